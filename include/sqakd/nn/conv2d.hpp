@@ -1,0 +1,318 @@
+// sqakd/nn/conv2d.hpp - 2-D convolution (stride, zero padding, groups incl. depthwise, bias).
+//
+//   nn::conv2d<In, Out, K, Stride = 1, Pad = 0, Groups = 1, Bias = false, T = float>
+//
+// Weight layout [Out, In/Groups, K, K] (PyTorch's), input [N, In, H, W], output
+// [N, Out, Ho, Wo] with Ho = (H + 2 Pad - K) / Stride + 1.
+//
+// Example:
+//   nn::conv2d<16, 32, 3, 2, 1> conv;     // 3x3, stride 2, padding 1, no bias
+//   const auto& y = conv.forward(x, nn::mode::train);
+//
+// Implementation: im2col + GEMM. Images are processed in chunks whose column count
+// (images x Ho x Wo) is at least ~512, so the late 7x7 stages still give OpenBLAS wide
+// matrices; chunks are split statically across OpenMP threads; weight gradients are summed
+// per thread and reduced in thread order (deterministic for a fixed thread count).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "sqakd/core/gemm.hpp"
+#include "sqakd/core/parallel.hpp"
+#include "sqakd/nn/layer.hpp"
+
+namespace sqakd::nn {
+
+namespace detail {
+
+/// Geometry of one convolution call.
+struct conv_geom {
+    std::size_t n, c, h, w;    // input
+    std::size_t ho, wo;        // output spatial
+    int k, s, p;
+    std::size_t hw_out() const { return ho * wo; }
+};
+
+/// Writes rows [c0*K*K, (c0+cn)*K*K) of the im2col matrix of image `x` (shape [C, H, W])
+/// into `col`, whose rows have length `ld`, starting at column `col_off`.
+template <class T>
+void im2col(const T* x, const conv_geom& g, std::size_t c0, std::size_t cn, T* col, std::size_t ld,
+            std::size_t col_off) {
+    const int K = g.k, S = g.s, P = g.p;
+    const long H = static_cast<long>(g.h), W = static_cast<long>(g.w);
+    const long Ho = static_cast<long>(g.ho), Wo = static_cast<long>(g.wo);
+    std::size_t row = 0;
+    for (std::size_t c = c0; c < c0 + cn; ++c) {
+        const T* xc = x + c * g.h * g.w;
+        for (int kh = 0; kh < K; ++kh) {
+            for (int kw = 0; kw < K; ++kw, ++row) {
+                T* dst = col + row * ld + col_off;
+                // valid ow: 0 <= ow*S - P + kw < W
+                long ow0 = 0;
+                while (ow0 < Wo && ow0 * S - P + kw < 0) ++ow0;
+                long ow1 = Wo;
+                while (ow1 > ow0 && (ow1 - 1) * S - P + kw >= W) --ow1;
+                for (long oh = 0; oh < Ho; ++oh) {
+                    T* d = dst + oh * Wo;
+                    const long ih = oh * S - P + kh;
+                    if (ih < 0 || ih >= H) {
+                        std::fill(d, d + Wo, T(0));
+                        continue;
+                    }
+                    const T* src = xc + ih * W + (ow0 * S - P + kw);
+                    std::fill(d, d + ow0, T(0));
+                    if (S == 1) {
+                        std::memcpy(d + ow0, src, static_cast<std::size_t>(ow1 - ow0) * sizeof(T));
+                    } else {
+                        for (long ow = ow0; ow < ow1; ++ow) d[ow] = src[(ow - ow0) * S];
+                    }
+                    std::fill(d + ow1, d + Wo, T(0));
+                }
+            }
+        }
+    }
+}
+
+/// Adds the im2col-shaped gradient `col` back into image gradient `dx` ([C, H, W]).
+template <class T>
+void col2im_add(const T* col, std::size_t ld, std::size_t col_off, const conv_geom& g,
+                std::size_t c0, std::size_t cn, T* dx) {
+    const int K = g.k, S = g.s, P = g.p;
+    const long H = static_cast<long>(g.h), W = static_cast<long>(g.w);
+    const long Ho = static_cast<long>(g.ho), Wo = static_cast<long>(g.wo);
+    std::size_t row = 0;
+    for (std::size_t c = c0; c < c0 + cn; ++c) {
+        T* xc = dx + c * g.h * g.w;
+        for (int kh = 0; kh < K; ++kh) {
+            for (int kw = 0; kw < K; ++kw, ++row) {
+                const T* srcrow = col + row * ld + col_off;
+                long ow0 = 0;
+                while (ow0 < Wo && ow0 * S - P + kw < 0) ++ow0;
+                long ow1 = Wo;
+                while (ow1 > ow0 && (ow1 - 1) * S - P + kw >= W) --ow1;
+                for (long oh = 0; oh < Ho; ++oh) {
+                    const long ih = oh * S - P + kh;
+                    if (ih < 0 || ih >= H) continue;
+                    const T* s = srcrow + oh * Wo;
+                    T* d = xc + ih * W + (ow0 * S - P + kw);
+                    if (S == 1) {
+                        for (long ow = ow0; ow < ow1; ++ow) d[ow - ow0] += s[ow];
+                    } else {
+                        for (long ow = ow0; ow < ow1; ++ow) d[(ow - ow0) * S] += s[ow];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Images per chunk so that a chunk's GEMM has at least `target` columns.
+inline std::size_t conv_chunk(std::size_t n, std::size_t hw, std::size_t target = 512) {
+    return std::max<std::size_t>(1, std::min<std::size_t>(n, (target + hw - 1) / hw));
+}
+
+}  // namespace detail
+
+template <int In, int Out, int K, int Stride = 1, int Pad = 0, int Groups = 1, bool Bias = false,
+          class T = float>
+class conv2d {
+    static_assert(In > 0 && Out > 0, "conv2d: channel counts must be positive.");
+    static_assert(K > 0 && Stride > 0 && Pad >= 0,
+                  "conv2d: kernel and stride must be positive and padding non-negative.");
+    static_assert(Groups > 0 && In % Groups == 0 && Out % Groups == 0,
+                  "conv2d: Groups must divide both the input and the output channel count.");
+    static_assert(std::is_floating_point_v<T>, "conv2d: the scalar type must be float or double.");
+
+public:
+    using scalar_type = T;
+    static constexpr const char* kind = "conv2d";
+    static constexpr int in_channels = In, out_channels = Out, kernel = K, stride = Stride,
+                         padding = Pad, groups = Groups;
+    static constexpr bool has_bias = Bias;
+
+    conv2d() : m_w(shape_t{Out, In / Groups, K, K}), m_dw(shape_t{Out, In / Groups, K, K}) {
+        m_w.fill(0);
+        m_dw.fill(0);
+        if constexpr (Bias) {
+            m_b = tensor<T>(shape_t{Out});
+            m_db = tensor<T>(shape_t{Out});
+            m_b.fill(0);
+            m_db.fill(0);
+        }
+    }
+
+    /// Kaiming-normal (fan_in, gain sqrt 2) weights, as torch.nn.init.kaiming_normal_; bias
+    /// U(-1/sqrt(fan_in), 1/sqrt(fan_in)) as PyTorch's default.
+    void init(rng& g) {
+        const double fan_in = static_cast<double>(In / Groups * K * K);
+        fill_normal(m_w, g, std::sqrt(2.0 / fan_in));
+        if constexpr (Bias) fill_uniform(m_b, g, 1.0 / std::sqrt(fan_in));
+    }
+
+    tensor<T>& weight() { return m_w; }
+    tensor<T>& weight_grad() { return m_dw; }
+    tensor<T>& bias() {
+        static_assert(Bias, "conv2d: this convolution was declared without a bias.");
+        return m_b;
+    }
+    tensor<T>& bias_grad() {
+        static_assert(Bias, "conv2d: this convolution was declared without a bias.");
+        return m_db;
+    }
+
+    detail::conv_geom geometry(const tensor<T>& x) const {
+        check_shape(kind, x, {0, static_cast<std::size_t>(In), 0, 0});
+        detail::conv_geom g{x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3], 0, 0, K, Stride, Pad};
+        if (g.h + 2 * Pad < static_cast<std::size_t>(K) || g.w + 2 * Pad < static_cast<std::size_t>(K))
+            throw error::shape_mismatch(std::string(kind) + ": input " + shape_str(x.shape()) +
+                                        " is smaller than the " + std::to_string(K) + "x" +
+                                        std::to_string(K) + " kernel with padding " + std::to_string(Pad));
+        g.ho = (g.h + 2 * Pad - K) / Stride + 1;
+        g.wo = (g.w + 2 * Pad - K) / Stride + 1;
+        return g;
+    }
+
+    const tensor<T>& forward(const tensor<T>& x, mode = mode::train) {
+        const auto g = geometry(x);
+        m_x = &x;
+        ensure_shape(m_y, {g.n, Out, g.ho, g.wo});
+        const std::size_t hw = g.hw_out();
+        const std::size_t nb = detail::conv_chunk(g.n, hw);
+        const std::size_t chunks = (g.n + nb - 1) / nb;
+        constexpr std::size_t Cg = In / Groups, Og = Out / Groups, Kc = Cg * K * K;
+        const T* xp = x.data();
+        T* yp = m_y.data();
+        const T* wp = m_w.data();
+        parallel_for(chunks, [&](std::size_t c0, std::size_t c1, int) {
+            std::vector<T> col(Kc * nb * hw);
+            std::vector<T> tmp(nb > 1 ? Og * nb * hw : 0);
+            for (std::size_t ch = c0; ch < c1; ++ch) {
+                const std::size_t n0 = ch * nb, n1 = std::min(g.n, n0 + nb), cnt = n1 - n0;
+                const std::size_t ld = cnt * hw;
+                for (std::size_t gr = 0; gr < Groups; ++gr) {
+                    for (std::size_t i = 0; i < cnt; ++i)
+                        detail::im2col(xp + (n0 + i) * In * g.h * g.w, g, gr * Cg, Cg, col.data(), ld, i * hw);
+                    const T* wg = wp + gr * Og * Kc;
+                    if (cnt == 1) {
+                        blas::gemm(false, false, Og, static_cast<int>(hw), Kc, T(1), wg, Kc, col.data(),
+                                   static_cast<int>(ld), T(0), yp + (n0 * Out + gr * Og) * hw,
+                                   static_cast<int>(hw));
+                    } else {
+                        blas::gemm(false, false, Og, static_cast<int>(ld), Kc, T(1), wg, Kc, col.data(),
+                                   static_cast<int>(ld), T(0), tmp.data(), static_cast<int>(ld));
+                        for (std::size_t i = 0; i < cnt; ++i)
+                            for (std::size_t o = 0; o < Og; ++o)
+                                std::memcpy(yp + ((n0 + i) * Out + gr * Og + o) * hw, tmp.data() + o * ld + i * hw,
+                                            hw * sizeof(T));
+                    }
+                }
+                if constexpr (Bias) {
+                    for (std::size_t n = n0; n < n1; ++n)
+                        for (std::size_t o = 0; o < Out; ++o) {
+                            T* yo = yp + (n * Out + o) * hw;
+                            const T b = m_b(o);
+                            for (std::size_t j = 0; j < hw; ++j) yo[j] += b;
+                        }
+                }
+            }
+        });
+        return m_y;
+    }
+
+    const tensor<T>& backward(const tensor<T>& dy, bool need_dx = true) {
+        if (!m_x) throw std::logic_error("conv2d: backward() called before forward()");
+        const tensor<T>& x = *m_x;
+        const auto g = geometry(x);
+        check_same_shape(kind, m_y, dy);
+        const std::size_t hw = g.hw_out();
+        const std::size_t nb = detail::conv_chunk(g.n, hw);
+        const std::size_t chunks = (g.n + nb - 1) / nb;
+        constexpr std::size_t Cg = In / Groups, Og = Out / Groups, Kc = Cg * K * K;
+        if (need_dx) {
+            ensure_shape(m_dx, {g.n, In, g.h, g.w});
+        }
+        const int p = parallel_width(chunks);
+        // Per-thread partial weight/bias gradients, reduced in thread order below.
+        std::vector<std::vector<T>> dw_part(static_cast<std::size_t>(p), std::vector<T>(m_w.size(), T(0)));
+        std::vector<std::vector<T>> db_part(static_cast<std::size_t>(p), std::vector<T>(Bias ? Out : 0, T(0)));
+        const T* xp = x.data();
+        const T* dyp = dy.data();
+        const T* wp = m_w.data();
+        T* dxp = need_dx ? m_dx.data() : nullptr;
+        parallel_for(chunks, [&](std::size_t c0, std::size_t c1, int t) {
+            std::vector<T> col(Kc * nb * hw);
+            std::vector<T> dcol(need_dx ? Kc * nb * hw : 0);
+            std::vector<T> dyc(nb > 1 ? Og * nb * hw : 0);
+            T* dw = dw_part[static_cast<std::size_t>(t)].data();
+            for (std::size_t ch = c0; ch < c1; ++ch) {
+                const std::size_t n0 = ch * nb, n1 = std::min(g.n, n0 + nb), cnt = n1 - n0;
+                const std::size_t ld = cnt * hw;
+                if (need_dx) std::fill(dxp + n0 * In * g.h * g.w, dxp + n1 * In * g.h * g.w, T(0));
+                for (std::size_t gr = 0; gr < Groups; ++gr) {
+                    const T* dyg;
+                    if (cnt == 1) {
+                        dyg = dyp + (n0 * Out + gr * Og) * hw;
+                    } else {
+                        for (std::size_t i = 0; i < cnt; ++i)
+                            for (std::size_t o = 0; o < Og; ++o)
+                                std::memcpy(dyc.data() + o * ld + i * hw, dyp + ((n0 + i) * Out + gr * Og + o) * hw,
+                                            hw * sizeof(T));
+                        dyg = dyc.data();
+                    }
+                    for (std::size_t i = 0; i < cnt; ++i)
+                        detail::im2col(xp + (n0 + i) * In * g.h * g.w, g, gr * Cg, Cg, col.data(), ld, i * hw);
+                    // dW_g += dY_g [Og x ld] * col^T [ld x Kc]
+                    blas::gemm(false, true, Og, Kc, static_cast<int>(ld), T(1), dyg, static_cast<int>(ld),
+                               col.data(), static_cast<int>(ld), T(1), dw + gr * Og * Kc, Kc);
+                    if (need_dx) {
+                        // dcol [Kc x ld] = W_g^T [Kc x Og] * dY_g [Og x ld]
+                        blas::gemm(true, false, Kc, static_cast<int>(ld), Og, T(1), wp + gr * Og * Kc, Kc, dyg,
+                                   static_cast<int>(ld), T(0), dcol.data(), static_cast<int>(ld));
+                        for (std::size_t i = 0; i < cnt; ++i)
+                            detail::col2im_add(dcol.data(), ld, i * hw, g, gr * Cg, Cg,
+                                               dxp + (n0 + i) * In * g.h * g.w);
+                    }
+                }
+                if constexpr (Bias) {
+                    T* db = db_part[static_cast<std::size_t>(t)].data();
+                    for (std::size_t n = n0; n < n1; ++n)
+                        for (std::size_t o = 0; o < Out; ++o) {
+                            const T* d = dyp + (n * Out + o) * hw;
+                            T s = 0;
+                            for (std::size_t j = 0; j < hw; ++j) s += d[j];
+                            db[o] += s;
+                        }
+                }
+            }
+        });
+        T* dwp = m_dw.data();
+        for (int t = 0; t < p; ++t) {
+            const T* part = dw_part[static_cast<std::size_t>(t)].data();
+            for (std::size_t i = 0; i < m_dw.size(); ++i) dwp[i] += part[i];
+            if constexpr (Bias) {
+                const T* bp = db_part[static_cast<std::size_t>(t)].data();
+                for (std::size_t o = 0; o < Out; ++o) m_db(o) += bp[o];
+            }
+        }
+        return need_dx ? m_dx : detail::empty_tensor<T>();
+    }
+
+    template <class F>
+    void for_each_param(F&& f, const std::string& prefix = "") {
+        f(prefix + "weight", m_w, m_dw, param_kind::weight);
+        if constexpr (Bias) f(prefix + "bias", m_b, m_db, param_kind::bias);
+    }
+    template <class F>
+    void for_each_buffer(F&&, const std::string& = "") {}
+
+private:
+    tensor<T> m_w, m_dw, m_b, m_db;
+    tensor<T> m_y, m_dx;
+    const tensor<T>* m_x = nullptr;
+};
+
+}  // namespace sqakd::nn

@@ -1,0 +1,94 @@
+// sqakd/nn/sequential.hpp - a network as a compile-time list of layers.
+//
+//   using net = nn::sequential<nn::conv2d<1, 16, 3, 1, 1>, nn::batch_norm<16>, nn::relu<>,
+//                              nn::global_avg_pool<>, nn::linear<16, 10>>;
+//   net model;
+//   rng g(0); model.init(g);
+//   const auto& logits = model.forward(x, nn::mode::train);
+//   model.backward(dlogits, /*need_dx=*/false);
+//
+// A sequential is itself a layer (it satisfies the contract in layer.hpp), so it nests: the
+// residual blocks hold sequentials. Parameter names are the layer index followed by the
+// layer's own names ("0.weight", "1.running_mean", "3.branch.0.weight", ...).
+#pragma once
+
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "sqakd/nn/layer.hpp"
+
+namespace sqakd::nn {
+
+template <class... Layers>
+class sequential {
+    static_assert(sizeof...(Layers) > 0, "sequential: a network needs at least one layer.");
+    using first = std::tuple_element_t<0, std::tuple<Layers...>>;
+
+public:
+    using scalar_type = typename first::scalar_type;
+    static_assert((std::is_same_v<typename Layers::scalar_type, scalar_type> && ...),
+                  "sequential: all layers must use the same scalar type.");
+    using T = scalar_type;
+    static constexpr const char* kind = "sequential";
+    static constexpr std::size_t size = sizeof...(Layers);
+
+    template <std::size_t I>
+    auto& layer() {
+        return std::get<I>(m_layers);
+    }
+    template <std::size_t I>
+    const auto& layer() const {
+        return std::get<I>(m_layers);
+    }
+    std::tuple<Layers...>& layers() { return m_layers; }
+
+    void init(rng& g) {
+        std::apply([&](auto&... l) { (l.init(g), ...); }, m_layers);
+    }
+
+    const tensor<T>& forward(const tensor<T>& x, mode m = mode::train) {
+        const tensor<T>* cur = &x;
+        std::apply([&](auto&... l) { ((cur = &l.forward(*cur, m)), ...); }, m_layers);
+        return *cur;
+    }
+
+    const tensor<T>& backward(const tensor<T>& dy, bool need_dx = true) {
+        return backward_impl<size - 1>(dy, need_dx);
+    }
+
+    template <class F>
+    void for_each_param(F&& f, const std::string& prefix = "") {
+        each([&](auto& l, std::size_t i) { l.for_each_param(f, prefix + std::to_string(i) + "."); });
+    }
+    template <class F>
+    void for_each_buffer(F&& f, const std::string& prefix = "") {
+        each([&](auto& l, std::size_t i) { l.for_each_buffer(f, prefix + std::to_string(i) + "."); });
+    }
+
+    /// Calls f(layer, index) for each direct child, in order.
+    template <class F>
+    void each(F&& f) {
+        each_impl(f, std::index_sequence_for<Layers...>{});
+    }
+
+private:
+    template <std::size_t I>
+    const tensor<T>& backward_impl(const tensor<T>& dy, bool need_dx) {
+        if constexpr (I == 0) {
+            return std::get<0>(m_layers).backward(dy, need_dx);
+        } else {
+            const tensor<T>& d = std::get<I>(m_layers).backward(dy, true);
+            return backward_impl<I - 1>(d, need_dx);
+        }
+    }
+    template <class F, std::size_t... I>
+    void each_impl(F& f, std::index_sequence<I...>) {
+        (f(std::get<I>(m_layers), I), ...);
+    }
+
+    std::tuple<Layers...> m_layers;
+};
+
+}  // namespace sqakd::nn
