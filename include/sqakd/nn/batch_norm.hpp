@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "sqakd/core/parallel.hpp"
+#include "sqakd/core/vec.hpp"
 #include "sqakd/nn/layer.hpp"
 
 namespace sqakd::nn {
@@ -78,20 +79,19 @@ public:
                 double mean, invstd;
                 if (m == mode::train) {
                     double s = 0;
-                    for (std::size_t i = 0; i < n; ++i) {
-                        const T* p = xp + (i * C + c) * hw;
-                        for (std::size_t j = 0; j < hw; ++j) s += p[j];
-                    }
+                    for (std::size_t i = 0; i < n; ++i) s += vec::sum(xp + (i * C + c) * hw, hw);
                     mean = s / static_cast<double>(cnt);
-                    double v = 0;
+                    // Two-pass variance around the mean (no cancellation); the shift by the
+                    // float-rounded mean is exact to first order and corrected below.
+                    const T mf = static_cast<T>(mean);
+                    double v = 0, s1 = 0;
                     for (std::size_t i = 0; i < n; ++i) {
                         const T* p = xp + (i * C + c) * hw;
-                        for (std::size_t j = 0; j < hw; ++j) {
-                            const double d = p[j] - mean;
-                            v += d * d;
-                        }
+                        v += vec::sum_sq_diff(p, hw, mf);
                     }
-                    const double var = v / static_cast<double>(cnt);
+                    s1 = s - static_cast<double>(mf) * static_cast<double>(cnt);  // sum (x - mf)
+                    const double var = std::max(0.0, v / static_cast<double>(cnt) -
+                                                         (s1 / static_cast<double>(cnt)) * (s1 / static_cast<double>(cnt)));
                     invstd = 1.0 / std::sqrt(var + eps);
                     m_rmean(c) = static_cast<T>((1 - momentum) * m_rmean(c) + momentum * mean);
                     m_rvar(c) = static_cast<T>((1 - momentum) * m_rvar(c) +
@@ -105,8 +105,8 @@ public:
                 const T a = static_cast<T>(m_gamma(c) * invstd);
                 const T b = static_cast<T>(m_beta(c) - m_gamma(c) * invstd * mean);
                 for (std::size_t i = 0; i < n; ++i) {
-                    const T* p = xp + (i * C + c) * hw;
-                    T* q = yp + (i * C + c) * hw;
+                    const T* __restrict p = xp + (i * C + c) * hw;
+                    T* __restrict q = yp + (i * C + c) * hw;
                     for (std::size_t j = 0; j < hw; ++j) q[j] = a * p[j] + b;
                 }
             }
@@ -129,33 +129,36 @@ public:
             for (std::size_t c = c0; c < c1; ++c) {
                 const double mean = m_mean[c], invstd = m_invstd[c];
                 double sdy = 0, sdyx = 0;
+                const T mf = static_cast<T>(mean);
                 for (std::size_t i = 0; i < n; ++i) {
                     const T* p = xp + (i * C + c) * hw;
                     const T* d = dyp + (i * C + c) * hw;
-                    for (std::size_t j = 0; j < hw; ++j) {
-                        sdy += d[j];
-                        sdyx += d[j] * ((p[j] - mean) * invstd);
-                    }
+                    sdy += vec::sum(d, hw);
+                    sdyx += vec::sum_prod_centered(d, p, hw, mf);
                 }
+                // sum dy * xhat = invstd * (sum dy (x - mf) - (mean - mf) sum dy)
+                sdyx = invstd * (sdyx - (mean - static_cast<double>(mf)) * sdy);
                 m_dbeta(c) += static_cast<T>(sdy);
                 m_dgamma(c) += static_cast<T>(sdyx);
                 if (!need_dx) continue;
                 const double g = m_gamma(c) * invstd;
                 if (m_mode == mode::train) {
                     // dx = g * (dy - mean(dy) - xhat * mean(dy * xhat))
+                    // dx = g*dy - g*mean(dy) - g*invstd*mean(dy*xhat) * (x - mean) = a*dy + b*x + k
                     const double mdy = sdy / cnt, mdyx = sdyx / cnt;
+                    const T a = static_cast<T>(g), b = static_cast<T>(-g * invstd * mdyx);
+                    const T k = static_cast<T>(-g * mdy + g * invstd * mdyx * mean);
                     for (std::size_t i = 0; i < n; ++i) {
-                        const T* p = xp + (i * C + c) * hw;
-                        const T* d = dyp + (i * C + c) * hw;
-                        T* q = dxp + (i * C + c) * hw;
-                        for (std::size_t j = 0; j < hw; ++j)
-                            q[j] = static_cast<T>(g * (d[j] - mdy - (p[j] - mean) * invstd * mdyx));
+                        const T* __restrict p = xp + (i * C + c) * hw;
+                        const T* __restrict d = dyp + (i * C + c) * hw;
+                        T* __restrict q = dxp + (i * C + c) * hw;
+                        for (std::size_t j = 0; j < hw; ++j) q[j] = a * d[j] + b * p[j] + k;
                     }
                 } else {
                     const T gt = static_cast<T>(g);
                     for (std::size_t i = 0; i < n; ++i) {
-                        const T* d = dyp + (i * C + c) * hw;
-                        T* q = dxp + (i * C + c) * hw;
+                        const T* __restrict d = dyp + (i * C + c) * hw;
+                        T* __restrict q = dxp + (i * C + c) * hw;
                         for (std::size_t j = 0; j < hw; ++j) q[j] = gt * d[j];
                     }
                 }

@@ -9,7 +9,10 @@
 //   nn::conv2d<16, 32, 3, 2, 1> conv;     // 3x3, stride 2, padding 1, no bias
 //   const auto& y = conv.forward(x, nn::mode::train);
 //
-// Implementation: im2col + GEMM. Images are processed in chunks whose column count
+// Implementation: stride-1 convolutions without groups (every conv of the CIFAR ResNets but
+// the two downsampling ones) run on the implicit-GEMM SIMD kernels of detail/conv_direct.hpp:
+// forward, backward-data (a convolution of dY with the flipped weights) and backward-weights,
+// one image per task. Everything else uses im2col + OpenBLAS GEMM. Images are processed in chunks whose column count
 // (images x Ho x Wo) is at least ~512, so the late 7x7 stages still give OpenBLAS wide
 // matrices; chunks are split statically across OpenMP threads; weight gradients are summed
 // per thread and reduced in thread order (deterministic for a fixed thread count).
@@ -23,6 +26,7 @@
 
 #include "sqakd/core/gemm.hpp"
 #include "sqakd/core/parallel.hpp"
+#include "sqakd/nn/detail/conv_direct.hpp"
 #include "sqakd/nn/layer.hpp"
 
 namespace sqakd::nn {
@@ -176,10 +180,17 @@ public:
         return g;
     }
 
+    /// True when this configuration runs on the implicit-GEMM kernels.
+    static constexpr bool direct_path = Groups == 1 && Stride == 1 && Pad <= K - 1;
+
     const tensor<T>& forward(const tensor<T>& x, mode = mode::train) {
         const auto g = geometry(x);
         m_x = &x;
         ensure_shape(m_y, {g.n, Out, g.ho, g.wo});
+        if constexpr (direct_path) {
+            forward_direct(x, g);
+            return m_y;
+        }
         const std::size_t hw = g.hw_out();
         const std::size_t nb = detail::conv_chunk(g.n, hw);
         const std::size_t chunks = (g.n + nb - 1) / nb;
@@ -234,6 +245,10 @@ public:
         constexpr std::size_t Cg = In / Groups, Og = Out / Groups, Kc = Cg * K * K;
         if (need_dx) {
             ensure_shape(m_dx, {g.n, In, g.h, g.w});
+        }
+        if constexpr (direct_path) {
+            backward_direct(x, dy, g, need_dx);
+            return need_dx ? m_dx : detail::empty_tensor<T>();
         }
         const int p = parallel_width(chunks);
         // Per-thread partial weight/bias gradients, reduced in thread order below.
@@ -310,6 +325,135 @@ public:
     void for_each_buffer(F&&, const std::string& = "") {}
 
 private:
+    // Padded input of one image: [In][Hp][Wp] plus zero slack so the kernels' shifted row
+    // reads (up to max offset + P columns) stay inside the buffer.
+    struct direct_geom {
+        std::size_t hp, wp, cols, pad_len;    // forward: padded size, wide-grid columns, buffer
+        std::size_t hq, wq, cols_dx, dpad_len; // backward-data: padded dY, wide grid over x
+    };
+    static direct_geom dgeom(const detail::conv_geom& g) {
+        direct_geom d{};
+        d.hp = g.h + 2 * Pad;
+        d.wp = g.w + 2 * Pad;
+        d.cols = detail::round_up_simd<T>(g.ho * d.wp);
+        d.pad_len = In * d.hp * d.wp + d.cols + K * d.wp + K;
+        constexpr std::size_t Q = K - 1 - Pad;
+        d.hq = g.ho + 2 * Q;
+        d.wq = g.wo + 2 * Q;
+        d.cols_dx = detail::round_up_simd<T>(g.h * d.wq);
+        d.dpad_len = Out * d.hq * d.wq + d.cols_dx + K * d.wq + K;
+        return d;
+    }
+    static void pad_image(const T* x, std::size_t channels, std::size_t h, std::size_t w, std::size_t pad,
+                          std::size_t hp, std::size_t wp, T* out, std::size_t len) {
+        std::fill(out, out + len, T(0));
+        for (std::size_t c = 0; c < channels; ++c)
+            for (std::size_t r = 0; r < h; ++r)
+                std::memcpy(out + (c * hp + r + pad) * wp + pad, x + (c * h + r) * w, w * sizeof(T));
+    }
+    static std::vector<std::size_t> offsets(std::size_t channels, std::size_t hp, std::size_t wp) {
+        std::vector<std::size_t> off;
+        off.reserve(channels * K * K);
+        for (std::size_t c = 0; c < channels; ++c)
+            for (std::size_t kh = 0; kh < K; ++kh)
+                for (std::size_t kw = 0; kw < K; ++kw) off.push_back((c * hp + kh) * wp + kw);
+        return off;
+    }
+
+    void forward_direct(const tensor<T>& x, const detail::conv_geom& g) {
+        const auto d = dgeom(g);
+        constexpr std::size_t Kc = In * K * K;
+        const auto apacked = detail::pack_a_all(m_w.data(), Out, Kc);
+        const auto off = offsets(In, d.hp, d.wp);
+        const T* xp = x.data();
+        T* yp = m_y.data();
+        const std::size_t hw = g.ho * g.wo;
+        parallel_for(g.n, [&](std::size_t n0, std::size_t n1, int) {
+            std::vector<T> xpad(d.pad_len), wide(Out * d.cols);
+            for (std::size_t n = n0; n < n1; ++n) {
+                pad_image(xp + n * In * g.h * g.w, In, g.h, g.w, Pad, d.hp, d.wp, xpad.data(), d.pad_len);
+                detail::gemm_shifted(apacked.data(), Out, Kc, xpad.data(), off.data(), d.cols, wide.data(), d.cols);
+                for (std::size_t o = 0; o < Out; ++o) {
+                    T* yo = yp + (n * Out + o) * hw;
+                    const T* src = wide.data() + o * d.cols;
+                    const T b = Bias ? m_b.data()[o] : T(0);
+                    for (std::size_t r = 0; r < g.ho; ++r)
+                        for (std::size_t c = 0; c < g.wo; ++c) yo[r * g.wo + c] = src[r * d.wp + c] + b;
+                }
+            }
+        });
+    }
+
+    void backward_direct(const tensor<T>& x, const tensor<T>& dy, const detail::conv_geom& g, bool need_dx) {
+        const auto d = dgeom(g);
+        constexpr std::size_t Kc = In * K * K, Kd = Out * K * K, Q = K - 1 - Pad;
+        const auto off = offsets(In, d.hp, d.wp);
+        // Backward-data weights: A'[ci][(co, kh, kw)] = W[co][ci][K-1-kh][K-1-kw].
+        std::vector<T> apacked;
+        std::vector<std::size_t> off_dx;
+        if (need_dx) {
+            std::vector<T> wf(In * Kd);
+            for (std::size_t co = 0; co < Out; ++co)
+                for (std::size_t ci = 0; ci < In; ++ci)
+                    for (std::size_t kh = 0; kh < K; ++kh)
+                        for (std::size_t kw = 0; kw < K; ++kw)
+                            wf[ci * Kd + (co * K + kh) * K + kw] =
+                                m_w.data()[((co * In + ci) * K + (K - 1 - kh)) * K + (K - 1 - kw)];
+            apacked = detail::pack_a_all(wf.data(), In, Kd);
+            off_dx = offsets(Out, d.hq, d.wq);
+        }
+        constexpr std::size_t Mp = detail::round_up_simd<T>(Out);
+        const int p = parallel_width(g.n);
+        // Per-thread partial weight gradients, transposed ([Kc][Mp]), reduced in thread order.
+        std::vector<std::vector<T>> dw_part(static_cast<std::size_t>(p), std::vector<T>(Kc * Mp, T(0)));
+        std::vector<std::vector<T>> db_part(static_cast<std::size_t>(p), std::vector<T>(Bias ? Out : 0, T(0)));
+        const T* xp = x.data();
+        const T* dyp = dy.data();
+        T* dxp = need_dx ? m_dx.data() : nullptr;
+        const std::size_t hw = g.ho * g.wo;
+        parallel_for(g.n, [&](std::size_t n0, std::size_t n1, int t) {
+            std::vector<T> xpad(d.pad_len), gt(hw * Mp, T(0));
+            std::vector<T> dypad(need_dx ? d.dpad_len : 0), dxw(need_dx ? In * d.cols_dx : 0);
+            T* dw = dw_part[static_cast<std::size_t>(t)].data();
+            for (std::size_t n = n0; n < n1; ++n) {
+                const T* dyn = dyp + n * Out * hw;
+                pad_image(xp + n * In * g.h * g.w, In, g.h, g.w, Pad, d.hp, d.wp, xpad.data(), d.pad_len);
+                // dY transposed to [pixel][channel]; the padding channels stay zero.
+                for (std::size_t o = 0; o < Out; ++o)
+                    for (std::size_t j = 0; j < hw; ++j) gt[j * Mp + o] = dyn[o * hw + j];
+                detail::wgrad_shifted(xpad.data(), off.data(), Kc, g.ho, g.wo, d.wp, gt.data(), Mp, dw);
+                if constexpr (Bias) {
+                    T* db = db_part[static_cast<std::size_t>(t)].data();
+                    for (std::size_t o = 0; o < Out; ++o) {
+                        T s = 0;
+                        for (std::size_t j = 0; j < hw; ++j) s += dyn[o * hw + j];
+                        db[o] += s;
+                    }
+                }
+                if (need_dx) {
+                    pad_image(dyn, Out, g.ho, g.wo, Q, d.hq, d.wq, dypad.data(), d.dpad_len);
+                    detail::gemm_shifted(apacked.data(), In, Kd, dypad.data(), off_dx.data(), d.cols_dx, dxw.data(),
+                                         d.cols_dx);
+                    T* dxn = dxp + n * In * g.h * g.w;
+                    for (std::size_t c = 0; c < In; ++c)
+                        for (std::size_t r = 0; r < g.h; ++r)
+                            std::memcpy(dxn + (c * g.h + r) * g.w, dxw.data() + c * d.cols_dx + r * d.wq,
+                                        g.w * sizeof(T));
+                }
+            }
+        });
+        T* dwp = m_dw.data();
+        for (int t = 0; t < p; ++t) {
+            const T* part = dw_part[static_cast<std::size_t>(t)].data();
+            for (std::size_t o = 0; o < Out; ++o)
+                for (std::size_t k = 0; k < Kc; ++k) dwp[o * Kc + k] += part[k * Mp + o];
+            if constexpr (Bias) {
+                const T* bp = db_part[static_cast<std::size_t>(t)].data();
+                for (std::size_t o = 0; o < Out; ++o) m_db(o) += bp[o];
+            }
+        }
+    }
+
     tensor<T> m_w, m_dw, m_b, m_db;
     tensor<T> m_y, m_dx;
     const tensor<T>* m_x = nullptr;

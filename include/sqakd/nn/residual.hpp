@@ -135,11 +135,11 @@ public:
         const T* ap = a.data();
         const T* bp = b.data();
         T* yp = m_y.data();
-        parallel_for(a.size(), [&](std::size_t s, std::size_t e, int) {
-            for (std::size_t i = s; i < e; ++i) {
-                const T v = ap[i] + bp[i];
-                yp[i] = v > T(0) ? v : T(0);
-            }
+        parallel_for(a.size(), [ap, bp, yp](std::size_t s, std::size_t e, int) {
+            const T* __restrict a_ = ap;
+            const T* __restrict b_ = bp;
+            T* __restrict y_ = yp;
+            for (std::size_t i = s; i < e; ++i) y_[i] = std::max(a_[i] + b_[i], T(0));
         }, 1 << 16);
         return m_y;
     }
@@ -150,8 +150,11 @@ public:
         const T* yp = m_y.data();
         const T* dyp = dy.data();
         T* dzp = m_dz.data();
-        parallel_for(dy.size(), [&](std::size_t s, std::size_t e, int) {
-            for (std::size_t i = s; i < e; ++i) dzp[i] = yp[i] > T(0) ? dyp[i] : T(0);
+        parallel_for(dy.size(), [yp, dyp, dzp](std::size_t s, std::size_t e, int) {
+            const T* __restrict y_ = yp;
+            const T* __restrict d_ = dyp;
+            T* __restrict z_ = dzp;
+            for (std::size_t i = s; i < e; ++i) z_[i] = y_[i] > T(0) ? d_[i] : T(0);
         }, 1 << 16);
         const tensor<T>& da = m_branch.backward(m_dz, need_dx);
         const tensor<T>& db = m_short.backward(m_dz, need_dx);
@@ -160,8 +163,11 @@ public:
         const T* ap = da.data();
         const T* bp = db.data();
         T* dxp = m_dx.data();
-        parallel_for(da.size(), [&](std::size_t s, std::size_t e, int) {
-            for (std::size_t i = s; i < e; ++i) dxp[i] = ap[i] + bp[i];
+        parallel_for(da.size(), [ap, bp, dxp](std::size_t s, std::size_t e, int) {
+            const T* __restrict a_ = ap;
+            const T* __restrict b_ = bp;
+            T* __restrict o_ = dxp;
+            for (std::size_t i = s; i < e; ++i) o_[i] = a_[i] + b_[i];
         }, 1 << 16);
         return m_dx;
     }
