@@ -14,7 +14,9 @@ namespace {
 template <class Layer>
 void require_grad_ok(Layer& layer, tensor<double> x, testing::grad_check_options opt = {}) {
     auto r = check_gradients(layer, x, opt);
-    for (auto& [name, e] : r.per_tensor) INFO(name << ": " << e);
+    std::string report;
+    for (const auto& kv : r.per_tensor) report += kv.first + ": " + std::to_string(kv.second) + "\n";
+    INFO(report);
     INFO("worst: " << r.worst << " rel error " << r.max_rel_error);
     CHECK(r.per_tensor.size() >= 1);
     REQUIRE(r.ok);
