@@ -1,0 +1,120 @@
+// The FP teacher recipe of SQAKD.md §5 as one function, shared by sqakd_train_teacher and
+// the demo: ResNet-20 on Fashion-MNIST, SGD momentum 0.9, weight decay 1e-4, batch 256,
+// cosine schedule, pad-2 random crop + flip, kaiming init; resumable through run_dir.
+#pragma once
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common.hpp"
+#include "sqakd/data.hpp"
+#include "sqakd/io.hpp"
+#include "sqakd/nn.hpp"
+#include "sqakd/optim.hpp"
+#include "sqakd/train/fit.hpp"
+
+namespace sqakd_examples {
+
+struct teacher_options {
+    std::uint64_t seed = 0;
+    std::size_t epochs = 8, batch = 256, train_subset = 0, test_subset = 0, max_batches = 0, stop_after = 0;
+    double lr = 0.1, wd = 1e-4, momentum = 0.9;
+    int threads = 2;
+    std::string run_dir, data_dir = sqakd::data::default_fashion_mnist_dir;
+    bool progress = true;
+    std::string command, commit;
+};
+
+struct teacher_result {
+    bool complete = false;
+    std::size_t epochs_done = 0;
+    std::vector<double> per_epoch_top1;  ///< test top-1 of every epoch (-1 where unknown)
+    double top1 = -1, last3_top1 = -1, seconds = 0, images_per_sec = 0;
+    std::size_t train_images = 0, test_images = 0;
+    nlohmann::json record;  ///< the DESIGN.md result record (when complete)
+};
+
+using teacher_net = sqakd::nn::models::resnet20<1, 10>;
+
+inline teacher_result run_teacher(teacher_net& net, const teacher_options& t) {
+    using namespace sqakd;
+    set_num_threads(t.threads);
+    auto train_ds = data::load_fashion_mnist(t.data_dir, data::split::train);
+    auto test_ds = data::load_fashion_mnist(t.data_dir, data::split::test);
+    if (t.train_subset) train_ds = train_ds.subset(0, std::min(t.train_subset, train_ds.size()));
+    if (t.test_subset) test_ds = test_ds.subset(0, std::min(t.test_subset, test_ds.size()));
+
+    data::loader_options tr;
+    tr.batch_size = t.batch;
+    tr.shuffle = true;
+    tr.augment = true;
+    tr.seed = t.seed;
+    tr.normalize(data::fashion_mnist_stats());
+    data::loader_options te = tr;
+    te.shuffle = false;
+    te.augment = false;
+    data::loader train_loader(train_ds, tr);
+    data::loader test_loader(test_ds, te);
+
+    rng g(t.seed);
+    net.init(g);
+    optim::sgd<> opt({{optim::collect_params(net), t.lr, t.wd}}, {t.momentum});
+
+    train::fit_options o;
+    o.epochs = t.epochs;
+    o.run_dir = t.run_dir;
+    o.progress = t.progress;
+    o.max_batches = t.max_batches;
+    o.stop_after = t.stop_after;
+    o.label = "teacher";
+    o.meta = {{"model", "resnet20"}, {"dataset", "fashion-mnist"}, {"method", "fp"},
+              {"seed", std::to_string(t.seed)}, {"threads", std::to_string(t.threads)},
+              {"commit", t.commit}, {"command", t.command}};
+    auto res = train::fit(net, opt, optim::cosine_schedule{t.lr, t.epochs}, train_loader, &test_loader, o);
+
+    teacher_result out;
+    out.train_images = train_ds.size();
+    out.test_images = test_ds.size();
+    out.epochs_done = res.start_epoch + res.epochs.size();
+    out.complete = out.epochs_done >= t.epochs;
+    out.per_epoch_top1.assign(t.epochs, -1.0);
+    // Earlier epochs of a resumed run come from metrics.jsonl.
+    if (!t.run_dir.empty()) {
+        std::ifstream in(t.run_dir + "/metrics.jsonl");
+        std::string line;
+        while (std::getline(in, line)) {
+            auto j = nlohmann::json::parse(line, nullptr, false);
+            if (j.is_discarded() || j.value("phase", "") != "epoch" || !j.contains("epoch")) continue;
+            const auto e = j["epoch"].get<std::size_t>();
+            if (e >= 1 && e <= t.epochs && j["test_top1"].is_number()) out.per_epoch_top1[e - 1] = j["test_top1"].get<double>();
+        }
+    }
+    for (const auto& r : res.epochs) {
+        out.per_epoch_top1[r.epoch - 1] = r.test_top1;
+        out.seconds += r.seconds;
+    }
+    if (!res.epochs.empty()) out.images_per_sec = res.epochs.back().images_per_sec;
+    if (!out.complete) return out;
+    out.top1 = out.per_epoch_top1.back();
+    double s = 0;
+    std::size_t n = 0;
+    for (std::size_t e = t.epochs >= 3 ? t.epochs - 3 : 0; e < t.epochs; ++e)
+        if (out.per_epoch_top1[e] >= 0) s += out.per_epoch_top1[e], ++n;
+    out.last3_top1 = n ? s / static_cast<double>(n) : -1;
+    out.record = {{"kind", "accuracy"}, {"model", "resnet20"}, {"dataset", "fashion-mnist"}, {"method", "fp"},
+                  {"quantizer", "none"}, {"estimator", "none"}, {"w_bits", 32}, {"a_bits", 32},
+                  {"epochs", t.epochs}, {"seed", t.seed}, {"top1", out.top1}, {"last3_top1", out.last3_top1},
+                  {"per_epoch_top1", out.per_epoch_top1}, {"batch", t.batch}, {"threads", t.threads},
+                  {"train_images", out.train_images}, {"test_images", out.test_images},
+                  {"checkpoint", t.run_dir.empty() ? "" : t.run_dir + "/last.sqakd"},
+                  {"commit", sqakd::io::detail::meta_find(res.meta, "commit") ? *sqakd::io::detail::meta_find(res.meta, "commit") : t.commit},
+                  {"command", t.command}};
+    return out;
+}
+
+}  // namespace sqakd_examples
