@@ -38,8 +38,9 @@ TEST_CASE("committed teachers: evaluated here they give their recorded top-1, me
         const double top1 = eval_checkpoint(ck, test_ds);
         const double recorded = std::stod(meta.get("test_top1"));
         std::printf("[teacher seed %d] evaluated top-1 %.2f%% (recorded %.2f%%)\n", s, top1, recorded);
-        // The recorded value is printed with 2 decimals; one image is 0.01 points.
-        CHECK(std::abs(top1 - recorded) <= 0.011);
+        // Recorded with 2 decimals at training time; one image is 0.01 points. A few images may
+        // flip when a later kernel sums in another order, hence 5 images of slack.
+        CHECK(std::abs(top1 - recorded) <= 0.05);
         sum += top1;
     }
     const double mean = sum / 2;

@@ -344,9 +344,11 @@ private:
         d.dpad_len = Out * d.hq * d.wq + d.cols_dx + K * d.wq + K;
         return d;
     }
+    // Copies image x into the interior of the padded buffer `out`. The border and the slack
+    // are never written, so they keep the zeros the buffer was allocated with; a thread reuses
+    // one buffer for all its images (same geometry) without clearing it again.
     static void pad_image(const T* x, std::size_t channels, std::size_t h, std::size_t w, std::size_t pad,
-                          std::size_t hp, std::size_t wp, T* out, std::size_t len) {
-        std::fill(out, out + len, T(0));
+                          std::size_t hp, std::size_t wp, T* out, std::size_t) {
         for (std::size_t c = 0; c < channels; ++c)
             for (std::size_t r = 0; r < h; ++r)
                 std::memcpy(out + (c * hp + r + pad) * wp + pad, x + (c * h + r) * w, w * sizeof(T));

@@ -4,11 +4,11 @@
 //   std::printf("top-1 %.2f%%\n", r.top1);
 #pragma once
 
-#include <cmath>
 #include <cstdint>
 #include <vector>
 
 #include "sqakd/core/tensor.hpp"
+#include "sqakd/distill/cross_entropy.hpp"
 #include "sqakd/nn/layer.hpp"
 
 namespace sqakd::train {
@@ -34,22 +34,6 @@ std::vector<std::int32_t> argmax_rows(const tensor<T>& logits) {
     return out;
 }
 
-/// Mean cross-entropy of rows of `logits` against `labels`, computed stably in double.
-template <class T>
-double mean_cross_entropy(const tensor<T>& logits, const std::vector<std::int32_t>& labels) {
-    const std::size_t n = logits.shape()[0], c = logits.shape()[1];
-    double total = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        const T* r = logits.data() + i * c;
-        double m = r[0];
-        for (std::size_t j = 1; j < c; ++j) m = std::max(m, static_cast<double>(r[j]));
-        double s = 0;
-        for (std::size_t j = 0; j < c; ++j) s += std::exp(static_cast<double>(r[j]) - m);
-        total += std::log(s) + m - static_cast<double>(r[labels[i]]);
-    }
-    return n ? total / static_cast<double>(n) : 0.0;
-}
-
 /// Evaluates `model` in eval mode on every batch of `loader` (a labelled loader).
 template <class Model, class Loader>
 eval_result evaluate(Model& model, Loader& loader, std::size_t max_batches = 0) {
@@ -64,7 +48,7 @@ eval_result evaluate(Model& model, Loader& loader, std::size_t max_batches = 0) 
         const auto& logits = model.forward(x, nn::mode::eval);
         const auto pred = argmax_rows(logits);
         for (std::size_t i = 0; i < pred.size(); ++i) correct += pred[i] == y[i];
-        loss_sum += mean_cross_entropy(logits, y) * static_cast<double>(y.size());
+        loss_sum += distill::cross_entropy{}.value(logits, y) * static_cast<double>(y.size());
         r.count += y.size();
     }
     if (r.count) {
