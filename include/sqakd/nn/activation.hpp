@@ -21,6 +21,7 @@ public:
 
     const tensor<T>& forward(const tensor<T>& x, mode = mode::train) {
         m_x = &x;
+        m_passthrough = false;
         ensure_shape(m_y, shape_t(x.shape().begin(), x.shape().end()));
         const T* xp = x.data();
         T* yp = m_y.data();
@@ -32,8 +33,20 @@ public:
         return m_y;
     }
 
+    /// The activation was already applied by the previous layer (batch_norm::forward_relu),
+    /// which also applies its gradient mask: forward returns x, backward returns dy.
+    const tensor<T>& forward_passthrough(const tensor<T>& x) {
+        m_x = &x;
+        m_passthrough = true;
+        return x;
+    }
+
     const tensor<T>& backward(const tensor<T>& dy, bool need_dx = true) {
         if (!m_x) throw std::logic_error(std::string(Derived::kind) + ": backward() called before forward()");
+        if (m_passthrough) {
+            check_same_shape(Derived::kind, *m_x, dy);
+            return need_dx ? dy : empty_tensor<T>();
+        }
         check_same_shape(Derived::kind, m_y, dy);
         if (!need_dx) return empty_tensor<T>();
         ensure_shape(m_dx, shape_t(dy.shape().begin(), dy.shape().end()));
@@ -58,6 +71,7 @@ public:
 private:
     tensor<T> m_y, m_dx;
     const tensor<T>* m_x = nullptr;
+    bool m_passthrough = false;
 };
 }  // namespace detail
 

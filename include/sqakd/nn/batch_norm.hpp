@@ -58,12 +58,21 @@ public:
     tensor<T>& running_mean() { return m_rmean; }
     tensor<T>& running_var() { return m_rvar; }
 
-    const tensor<T>& forward(const tensor<T>& x, mode m = mode::train) {
+    const tensor<T>& forward(const tensor<T>& x, mode m = mode::train) { return forward_impl(x, m, false); }
+
+    /// forward() followed by a ReLU in the same pass: y = max(0, bn(x)). backward() then also
+    /// applies the ReLU's mask (y > 0) to dy. Used by sequential for batch_norm -> relu pairs,
+    /// saving one read and one write of the activation in each direction.
+    const tensor<T>& forward_relu(const tensor<T>& x, mode m = mode::train) { return forward_impl(x, m, true); }
+
+private:
+    const tensor<T>& forward_impl(const tensor<T>& x, mode m, bool fuse_relu) {
         if (!((x.dimension() == 4 || x.dimension() == 2) && x.shape()[1] == static_cast<std::size_t>(C)))
             throw error::shape_mismatch(std::string(kind) + ": expected input of shape [*, " + std::to_string(C) +
                                         ", *, *] or [*, " + std::to_string(C) + "], got " + shape_str(x.shape()));
         m_x = &x;
         m_mode = m;
+        m_fused_relu = fuse_relu;
         const std::size_t n = x.shape()[0];
         const std::size_t hw = x.dimension() == 4 ? x.shape()[2] * x.shape()[3] : 1;
         const std::size_t cnt = n * hw;
@@ -107,13 +116,17 @@ public:
                 for (std::size_t i = 0; i < n; ++i) {
                     const T* __restrict p = xp + (i * C + c) * hw;
                     T* __restrict q = yp + (i * C + c) * hw;
-                    for (std::size_t j = 0; j < hw; ++j) q[j] = a * p[j] + b;
+                    if (fuse_relu)
+                        for (std::size_t j = 0; j < hw; ++j) q[j] = std::max(a * p[j] + b, T(0));
+                    else
+                        for (std::size_t j = 0; j < hw; ++j) q[j] = a * p[j] + b;
                 }
             }
         });
         return m_y;
     }
 
+public:
     const tensor<T>& backward(const tensor<T>& dy, bool need_dx = true) {
         if (!m_x) throw std::logic_error("batch_norm: backward() called before forward()");
         const tensor<T>& x = *m_x;
@@ -123,6 +136,7 @@ public:
         const double cnt = static_cast<double>(n * hw);
         if (need_dx) ensure_shape(m_dx, shape_t(x.shape().begin(), x.shape().end()));
         const T* xp = x.data();
+        const T* yp = m_y.data();
         const T* dyp = dy.data();
         T* dxp = need_dx ? m_dx.data() : nullptr;
         parallel_for(C, [&](std::size_t c0, std::size_t c1, int) {
@@ -130,9 +144,19 @@ public:
                 const double mean = m_mean[c], invstd = m_invstd[c];
                 double sdy = 0, sdyx = 0;
                 const T mf = static_cast<T>(mean);
+                std::vector<T> masked(m_fused_relu ? hw : 0);
+                // dy through the fused ReLU: zero where the output was clipped (one row, in L1).
+                auto dy_row = [&](std::size_t i) -> const T* {
+                    const T* d = dyp + (i * C + c) * hw;
+                    if (!m_fused_relu) return d;
+                    const T* __restrict y = yp + (i * C + c) * hw;
+                    T* __restrict o = masked.data();
+                    for (std::size_t j = 0; j < hw; ++j) o[j] = y[j] > T(0) ? d[j] : T(0);
+                    return o;
+                };
                 for (std::size_t i = 0; i < n; ++i) {
                     const T* p = xp + (i * C + c) * hw;
-                    const T* d = dyp + (i * C + c) * hw;
+                    const T* d = dy_row(i);
                     sdy += vec::sum(d, hw);
                     sdyx += vec::sum_prod_centered(d, p, hw, mf);
                 }
@@ -150,14 +174,14 @@ public:
                     const T k = static_cast<T>(-g * mdy + g * invstd * mdyx * mean);
                     for (std::size_t i = 0; i < n; ++i) {
                         const T* __restrict p = xp + (i * C + c) * hw;
-                        const T* __restrict d = dyp + (i * C + c) * hw;
+                        const T* __restrict d = dy_row(i);
                         T* __restrict q = dxp + (i * C + c) * hw;
                         for (std::size_t j = 0; j < hw; ++j) q[j] = a * d[j] + b * p[j] + k;
                     }
                 } else {
                     const T gt = static_cast<T>(g);
                     for (std::size_t i = 0; i < n; ++i) {
-                        const T* __restrict d = dyp + (i * C + c) * hw;
+                        const T* __restrict d = dy_row(i);
                         T* __restrict q = dxp + (i * C + c) * hw;
                         for (std::size_t j = 0; j < hw; ++j) q[j] = gt * d[j];
                     }
@@ -184,6 +208,7 @@ private:
     tensor<T> m_y, m_dx;
     const tensor<T>* m_x = nullptr;
     mode m_mode = mode::train;
+    bool m_fused_relu = false;
 };
 
 }  // namespace sqakd::nn

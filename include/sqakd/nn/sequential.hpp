@@ -17,6 +17,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "sqakd/nn/activation.hpp"
+#include "sqakd/nn/batch_norm.hpp"
 #include "sqakd/nn/layer.hpp"
 
 namespace sqakd::nn {
@@ -48,11 +50,7 @@ public:
         std::apply([&](auto&... l) { (l.init(g), ...); }, m_layers);
     }
 
-    const tensor<T>& forward(const tensor<T>& x, mode m = mode::train) {
-        const tensor<T>* cur = &x;
-        std::apply([&](auto&... l) { ((cur = &l.forward(*cur, m)), ...); }, m_layers);
-        return *cur;
-    }
+    const tensor<T>& forward(const tensor<T>& x, mode m = mode::train) { return forward_impl<0>(x, m); }
 
     const tensor<T>& backward(const tensor<T>& dy, bool need_dx = true) {
         return backward_impl<size - 1>(dy, need_dx);
@@ -74,6 +72,34 @@ public:
     }
 
 private:
+    template <class L>
+    struct is_bn : std::false_type {};
+    template <int C>
+    struct is_bn<batch_norm<C, T>> : std::true_type {};
+
+    /// Layer I is a batch_norm directly followed by a relu: run them as one pass
+    /// (batch_norm::forward_relu + relu::forward_passthrough); names and results are unchanged.
+    template <std::size_t I>
+    static constexpr bool fused_bn_relu() {
+        if constexpr (I + 1 < size)
+            return is_bn<std::tuple_element_t<I, std::tuple<Layers...>>>::value &&
+                   std::is_same_v<std::tuple_element_t<I + 1, std::tuple<Layers...>>, relu<T>>;
+        else
+            return false;
+    }
+
+    template <std::size_t I>
+    const tensor<T>& forward_impl(const tensor<T>& x, mode m) {
+        if constexpr (I == size) {
+            return x;
+        } else if constexpr (fused_bn_relu<I>()) {
+            const tensor<T>& y = std::get<I>(m_layers).forward_relu(x, m);
+            return forward_impl<I + 2>(std::get<I + 1>(m_layers).forward_passthrough(y), m);
+        } else {
+            return forward_impl<I + 1>(std::get<I>(m_layers).forward(x, m), m);
+        }
+    }
+
     template <std::size_t I>
     const tensor<T>& backward_impl(const tensor<T>& dy, bool need_dx) {
         if constexpr (I == 0) {
