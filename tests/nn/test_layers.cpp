@@ -86,3 +86,23 @@ TEST_CASE("ResNet-20 forward/backward: shapes, parameter count, repeatable resul
     });
     CHECK(gsum > 0);
 }
+
+TEST_CASE("conv2d reuses its scratch buffers safely when the input size changes between calls") {
+    // The direct path keeps zero-bordered padded buffers between calls; a call with another
+    // H x W must not see stale borders. Compare against a fresh layer each time.
+    rng g(21);
+    nn::conv2d<3, 4, 3, 1, 1> conv;
+    conv.init(g);
+    for (std::size_t h : {8u, 5u, 8u, 11u}) {
+        auto x = testing::random_tensor<float>({3, 3, h, h + 1}, g);
+        auto dy = testing::random_tensor<float>({3, 4, h, h + 1}, g);
+        nn::conv2d<3, 4, 3, 1, 1> fresh;
+        fresh.weight() = conv.weight();
+        const auto y1 = tensor<float>(conv.forward(x));
+        const auto& y2 = fresh.forward(x);
+        const auto dx1 = tensor<float>(conv.backward(dy));
+        const auto& dx2 = fresh.backward(dy);
+        for (std::size_t i = 0; i < y1.size(); ++i) REQUIRE(y1.data()[i] == y2.data()[i]);
+        for (std::size_t i = 0; i < dx1.size(); ++i) REQUIRE(dx1.data()[i] == dx2.data()[i]);
+    }
+}

@@ -114,6 +114,40 @@ void col2im_add(const T* col, std::size_t ld, std::size_t col_off, const conv_ge
     }
 }
 
+/// A reusable scratch buffer. Large per-call std::vectors are mmapped and unmapped by malloc
+/// every call, and the page faults cost several percent of a training step; layers keep one
+/// of these per thread and purpose instead. get() returns n elements, zero-filled whenever the
+/// size or the geometry key changed (the padded-image buffers rely on their zero borders).
+template <class T>
+struct scratch_slot {
+    std::vector<T> data;
+    std::size_t key = 0;
+    T* get(std::size_t n, std::size_t k) {
+        if (data.size() != n || key != k) {
+            data.assign(n, T(0));
+            key = k;
+        }
+        return data.data();
+    }
+};
+
+/// Per-thread scratch slots of one layer: slot(thread, purpose).
+template <class T, std::size_t Purposes>
+class scratch_pool {
+public:
+    /// Call outside parallel regions, before handing slots to `threads` threads.
+    void reserve(int threads) {
+        if (m_slots.size() < static_cast<std::size_t>(threads) * Purposes)
+            m_slots.resize(static_cast<std::size_t>(threads) * Purposes);
+    }
+    scratch_slot<T>& slot(int thread, std::size_t purpose) {
+        return m_slots[static_cast<std::size_t>(thread) * Purposes + purpose];
+    }
+
+private:
+    std::vector<scratch_slot<T>> m_slots;
+};
+
 /// Images per chunk so that a chunk's GEMM has at least `target` columns.
 inline std::size_t conv_chunk(std::size_t n, std::size_t hw, std::size_t target = 512) {
     return std::max<std::size_t>(1, std::min<std::size_t>(n, (target + hw - 1) / hw));
@@ -198,26 +232,28 @@ public:
         const T* xp = x.data();
         T* yp = m_y.data();
         const T* wp = m_w.data();
-        parallel_for(chunks, [&](std::size_t c0, std::size_t c1, int) {
-            std::vector<T> col(Kc * nb * hw);
-            std::vector<T> tmp(nb > 1 ? Og * nb * hw : 0);
+        const std::size_t key = g.h << 32 | g.w;
+        m_scratch.reserve(parallel_width(chunks));
+        parallel_for(chunks, [&](std::size_t c0, std::size_t c1, int t) {
+            T* colp = m_scratch.slot(t, s_col).get(Kc * nb * hw, key);
+            T* tmpp = m_scratch.slot(t, s_tmp).get(nb > 1 ? Og * nb * hw : 0, key);
             for (std::size_t ch = c0; ch < c1; ++ch) {
                 const std::size_t n0 = ch * nb, n1 = std::min(g.n, n0 + nb), cnt = n1 - n0;
                 const std::size_t ld = cnt * hw;
                 for (std::size_t gr = 0; gr < Groups; ++gr) {
                     for (std::size_t i = 0; i < cnt; ++i)
-                        detail::im2col(xp + (n0 + i) * In * g.h * g.w, g, gr * Cg, Cg, col.data(), ld, i * hw);
+                        detail::im2col(xp + (n0 + i) * In * g.h * g.w, g, gr * Cg, Cg, colp, ld, i * hw);
                     const T* wg = wp + gr * Og * Kc;
                     if (cnt == 1) {
-                        blas::gemm(false, false, Og, static_cast<int>(hw), Kc, T(1), wg, Kc, col.data(),
+                        blas::gemm(false, false, Og, static_cast<int>(hw), Kc, T(1), wg, Kc, colp,
                                    static_cast<int>(ld), T(0), yp + (n0 * Out + gr * Og) * hw,
                                    static_cast<int>(hw));
                     } else {
-                        blas::gemm(false, false, Og, static_cast<int>(ld), Kc, T(1), wg, Kc, col.data(),
-                                   static_cast<int>(ld), T(0), tmp.data(), static_cast<int>(ld));
+                        blas::gemm(false, false, Og, static_cast<int>(ld), Kc, T(1), wg, Kc, colp,
+                                   static_cast<int>(ld), T(0), tmpp, static_cast<int>(ld));
                         for (std::size_t i = 0; i < cnt; ++i)
                             for (std::size_t o = 0; o < Og; ++o)
-                                std::memcpy(yp + ((n0 + i) * Out + gr * Og + o) * hw, tmp.data() + o * ld + i * hw,
+                                std::memcpy(yp + ((n0 + i) * Out + gr * Og + o) * hw, tmpp + o * ld + i * hw,
                                             hw * sizeof(T));
                     }
                 }
@@ -251,18 +287,22 @@ public:
             return need_dx ? m_dx : detail::empty_tensor<T>();
         }
         const int p = parallel_width(chunks);
+        const std::size_t key = g.h << 32 | g.w;
+        m_scratch.reserve(p);
         // Per-thread partial weight/bias gradients, reduced in thread order below.
-        std::vector<std::vector<T>> dw_part(static_cast<std::size_t>(p), std::vector<T>(m_w.size(), T(0)));
-        std::vector<std::vector<T>> db_part(static_cast<std::size_t>(p), std::vector<T>(Bias ? Out : 0, T(0)));
+        for (int t = 0; t < p; ++t) {
+            std::fill_n(m_scratch.slot(t, s_dw).get(m_w.size(), key), m_w.size(), T(0));
+            std::fill_n(m_scratch.slot(t, s_db).get(Out, key), Out, T(0));
+        }
         const T* xp = x.data();
         const T* dyp = dy.data();
         const T* wp = m_w.data();
         T* dxp = need_dx ? m_dx.data() : nullptr;
         parallel_for(chunks, [&](std::size_t c0, std::size_t c1, int t) {
-            std::vector<T> col(Kc * nb * hw);
-            std::vector<T> dcol(need_dx ? Kc * nb * hw : 0);
-            std::vector<T> dyc(nb > 1 ? Og * nb * hw : 0);
-            T* dw = dw_part[static_cast<std::size_t>(t)].data();
+            T* colp = m_scratch.slot(t, s_col).get(Kc * nb * hw, key);
+            T* dcolp = m_scratch.slot(t, s_dcol).get(need_dx ? Kc * nb * hw : 0, key);
+            T* dycp = m_scratch.slot(t, s_tmp).get(nb > 1 ? Og * nb * hw : 0, key);
+            T* dw = m_scratch.slot(t, s_dw).data.data();
             for (std::size_t ch = c0; ch < c1; ++ch) {
                 const std::size_t n0 = ch * nb, n1 = std::min(g.n, n0 + nb), cnt = n1 - n0;
                 const std::size_t ld = cnt * hw;
@@ -274,26 +314,26 @@ public:
                     } else {
                         for (std::size_t i = 0; i < cnt; ++i)
                             for (std::size_t o = 0; o < Og; ++o)
-                                std::memcpy(dyc.data() + o * ld + i * hw, dyp + ((n0 + i) * Out + gr * Og + o) * hw,
+                                std::memcpy(dycp + o * ld + i * hw, dyp + ((n0 + i) * Out + gr * Og + o) * hw,
                                             hw * sizeof(T));
-                        dyg = dyc.data();
+                        dyg = dycp;
                     }
                     for (std::size_t i = 0; i < cnt; ++i)
-                        detail::im2col(xp + (n0 + i) * In * g.h * g.w, g, gr * Cg, Cg, col.data(), ld, i * hw);
+                        detail::im2col(xp + (n0 + i) * In * g.h * g.w, g, gr * Cg, Cg, colp, ld, i * hw);
                     // dW_g += dY_g [Og x ld] * col^T [ld x Kc]
                     blas::gemm(false, true, Og, Kc, static_cast<int>(ld), T(1), dyg, static_cast<int>(ld),
-                               col.data(), static_cast<int>(ld), T(1), dw + gr * Og * Kc, Kc);
+                               colp, static_cast<int>(ld), T(1), dw + gr * Og * Kc, Kc);
                     if (need_dx) {
                         // dcol [Kc x ld] = W_g^T [Kc x Og] * dY_g [Og x ld]
                         blas::gemm(true, false, Kc, static_cast<int>(ld), Og, T(1), wp + gr * Og * Kc, Kc, dyg,
-                                   static_cast<int>(ld), T(0), dcol.data(), static_cast<int>(ld));
+                                   static_cast<int>(ld), T(0), dcolp, static_cast<int>(ld));
                         for (std::size_t i = 0; i < cnt; ++i)
-                            detail::col2im_add(dcol.data(), ld, i * hw, g, gr * Cg, Cg,
+                            detail::col2im_add(dcolp, ld, i * hw, g, gr * Cg, Cg,
                                                dxp + (n0 + i) * In * g.h * g.w);
                     }
                 }
                 if constexpr (Bias) {
-                    T* db = db_part[static_cast<std::size_t>(t)].data();
+                    T* db = m_scratch.slot(t, s_db).data.data();
                     for (std::size_t n = n0; n < n1; ++n)
                         for (std::size_t o = 0; o < Out; ++o) {
                             const T* d = dyp + (n * Out + o) * hw;
@@ -306,10 +346,10 @@ public:
         });
         T* dwp = m_dw.data();
         for (int t = 0; t < p; ++t) {
-            const T* part = dw_part[static_cast<std::size_t>(t)].data();
+            const T* part = m_scratch.slot(t, s_dw).data.data();
             for (std::size_t i = 0; i < m_dw.size(); ++i) dwp[i] += part[i];
             if constexpr (Bias) {
-                const T* bp = db_part[static_cast<std::size_t>(t)].data();
+                const T* bp = m_scratch.slot(t, s_db).data.data();
                 for (std::size_t o = 0; o < Out; ++o) m_db(o) += bp[o];
             }
         }
@@ -370,14 +410,17 @@ private:
         const T* xp = x.data();
         T* yp = m_y.data();
         const std::size_t hw = g.ho * g.wo;
-        parallel_for(g.n, [&](std::size_t n0, std::size_t n1, int) {
-            std::vector<T> xpad(d.pad_len), wide(Out * d.cols);
+        const std::size_t key = g.h << 32 | g.w;
+        m_scratch.reserve(parallel_width(g.n));
+        parallel_for(g.n, [&](std::size_t n0, std::size_t n1, int t) {
+            T* xpad = m_scratch.slot(t, s_xpad_fwd).get(d.pad_len, key);
+            T* wide = m_scratch.slot(t, s_wide).get(Out * d.cols, key);
             for (std::size_t n = n0; n < n1; ++n) {
-                pad_image(xp + n * In * g.h * g.w, In, g.h, g.w, Pad, d.hp, d.wp, xpad.data(), d.pad_len);
-                detail::gemm_shifted(apacked.data(), Out, Kc, xpad.data(), off.data(), d.cols, wide.data(), d.cols);
+                pad_image(xp + n * In * g.h * g.w, In, g.h, g.w, Pad, d.hp, d.wp, xpad, d.pad_len);
+                detail::gemm_shifted(apacked.data(), Out, Kc, xpad, off.data(), d.cols, wide, d.cols);
                 for (std::size_t o = 0; o < Out; ++o) {
                     T* yo = yp + (n * Out + o) * hw;
-                    const T* src = wide.data() + o * d.cols;
+                    const T* src = wide + o * d.cols;
                     const T b = Bias ? m_b.data()[o] : T(0);
                     for (std::size_t r = 0; r < g.ho; ++r)
                         for (std::size_t c = 0; c < g.wo; ++c) yo[r * g.wo + c] = src[r * d.wp + c] + b;
@@ -406,26 +449,32 @@ private:
         }
         constexpr std::size_t Mp = detail::round_up_simd<T>(Out);
         const int p = parallel_width(g.n);
+        const std::size_t key = g.h << 32 | g.w;
+        m_scratch.reserve(p);
         // Per-thread partial weight gradients, transposed ([Kc][Mp]), reduced in thread order.
-        std::vector<std::vector<T>> dw_part(static_cast<std::size_t>(p), std::vector<T>(Kc * Mp, T(0)));
-        std::vector<std::vector<T>> db_part(static_cast<std::size_t>(p), std::vector<T>(Bias ? Out : 0, T(0)));
+        for (int t = 0; t < p; ++t) {
+            std::fill_n(m_scratch.slot(t, s_dw).get(Kc * Mp, key), Kc * Mp, T(0));
+            std::fill_n(m_scratch.slot(t, s_db).get(Out, key), Out, T(0));
+        }
         const T* xp = x.data();
         const T* dyp = dy.data();
         T* dxp = need_dx ? m_dx.data() : nullptr;
         const std::size_t hw = g.ho * g.wo;
         parallel_for(g.n, [&](std::size_t n0, std::size_t n1, int t) {
-            std::vector<T> xpad(d.pad_len), gt(hw * Mp, T(0));
-            std::vector<T> dypad(need_dx ? d.dpad_len : 0), dxw(need_dx ? In * d.cols_dx : 0);
-            T* dw = dw_part[static_cast<std::size_t>(t)].data();
+            T* xpad = m_scratch.slot(t, s_xpad_bwd).get(d.pad_len, key);
+            T* gt = m_scratch.slot(t, s_gt).get(hw * Mp, key);
+            T* dypad = m_scratch.slot(t, s_dypad).get(need_dx ? d.dpad_len : 0, key);
+            T* dxw = m_scratch.slot(t, s_dxw).get(need_dx ? In * d.cols_dx : 0, key);
+            T* dw = m_scratch.slot(t, s_dw).data.data();
             for (std::size_t n = n0; n < n1; ++n) {
                 const T* dyn = dyp + n * Out * hw;
-                pad_image(xp + n * In * g.h * g.w, In, g.h, g.w, Pad, d.hp, d.wp, xpad.data(), d.pad_len);
+                pad_image(xp + n * In * g.h * g.w, In, g.h, g.w, Pad, d.hp, d.wp, xpad, d.pad_len);
                 // dY transposed to [pixel][channel]; the padding channels stay zero.
                 for (std::size_t o = 0; o < Out; ++o)
                     for (std::size_t j = 0; j < hw; ++j) gt[j * Mp + o] = dyn[o * hw + j];
-                detail::wgrad_shifted(xpad.data(), off.data(), Kc, g.ho, g.wo, d.wp, gt.data(), Mp, dw);
+                detail::wgrad_shifted(xpad, off.data(), Kc, g.ho, g.wo, d.wp, gt, Mp, dw);
                 if constexpr (Bias) {
-                    T* db = db_part[static_cast<std::size_t>(t)].data();
+                    T* db = m_scratch.slot(t, s_db).data.data();
                     for (std::size_t o = 0; o < Out; ++o) {
                         T s = 0;
                         for (std::size_t j = 0; j < hw; ++j) s += dyn[o * hw + j];
@@ -433,32 +482,35 @@ private:
                     }
                 }
                 if (need_dx) {
-                    pad_image(dyn, Out, g.ho, g.wo, Q, d.hq, d.wq, dypad.data(), d.dpad_len);
-                    detail::gemm_shifted(apacked.data(), In, Kd, dypad.data(), off_dx.data(), d.cols_dx, dxw.data(),
-                                         d.cols_dx);
+                    pad_image(dyn, Out, g.ho, g.wo, Q, d.hq, d.wq, dypad, d.dpad_len);
+                    detail::gemm_shifted(apacked.data(), In, Kd, dypad, off_dx.data(), d.cols_dx, dxw, d.cols_dx);
                     T* dxn = dxp + n * In * g.h * g.w;
                     for (std::size_t c = 0; c < In; ++c)
                         for (std::size_t r = 0; r < g.h; ++r)
-                            std::memcpy(dxn + (c * g.h + r) * g.w, dxw.data() + c * d.cols_dx + r * d.wq,
+                            std::memcpy(dxn + (c * g.h + r) * g.w, dxw + c * d.cols_dx + r * d.wq,
                                         g.w * sizeof(T));
                 }
             }
         });
         T* dwp = m_dw.data();
         for (int t = 0; t < p; ++t) {
-            const T* part = dw_part[static_cast<std::size_t>(t)].data();
+            const T* part = m_scratch.slot(t, s_dw).data.data();
             for (std::size_t o = 0; o < Out; ++o)
                 for (std::size_t k = 0; k < Kc; ++k) dwp[o * Kc + k] += part[k * Mp + o];
             if constexpr (Bias) {
-                const T* bp = db_part[static_cast<std::size_t>(t)].data();
+                const T* bp = m_scratch.slot(t, s_db).data.data();
                 for (std::size_t o = 0; o < Out; ++o) m_db(o) += bp[o];
             }
         }
     }
 
+    // scratch purposes
+    enum : std::size_t { s_col, s_tmp, s_dcol, s_dw, s_db, s_xpad_fwd, s_wide, s_xpad_bwd, s_gt, s_dypad, s_dxw, s_count };
+
     tensor<T> m_w, m_dw, m_b, m_db;
     tensor<T> m_y, m_dx;
     const tensor<T>* m_x = nullptr;
+    detail::scratch_pool<T, s_count> m_scratch;
 };
 
 }  // namespace sqakd::nn
