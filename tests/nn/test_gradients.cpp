@@ -169,3 +169,13 @@ TEST_CASE("the gradient checker rejects a gradient that is off by 1%") {
     CHECK_FALSE(r2.ok);
     CHECK(r2.worst == "weight");
 }
+
+TEST_CASE("gradcheck conv2d: polyphase strided paths (stride 3, 5x5, pad 2; stride 2 without padding)") {
+    rng g(13);
+    nn::conv2d<2, 3, 5, 3, 2, 1, true, double> c53;
+    c53.init(g);
+    require_grad_ok(c53, random_tensor<double>({2, 2, 10, 8}, g));
+    nn::conv2d<2, 3, 3, 2, 0, 1, false, double> c32;
+    c32.init(g);
+    require_grad_ok(c32, random_tensor<double>({2, 2, 9, 8}, g));
+}

@@ -215,7 +215,7 @@ public:
     }
 
     /// True when this configuration runs on the implicit-GEMM kernels.
-    static constexpr bool direct_path = Groups == 1 && Stride == 1 && Pad <= K - 1;
+    static constexpr bool direct_path = Groups == 1 && Pad <= K - 1;
 
     const tensor<T>& forward(const tensor<T>& x, mode = mode::train) {
         const auto g = geometry(x);
@@ -365,18 +365,24 @@ public:
     void for_each_buffer(F&&, const std::string& = "") {}
 
 private:
-    // Padded input of one image: [In][Hp][Wp] plus zero slack so the kernels' shifted row
-    // reads (up to max offset + P columns) stay inside the buffer.
+    // Padded input of one image, split into Stride x Stride phases (polyphase): phase (a, b)
+    // holds padded pixels (S*i + a, S*j + b) at (i, j), so [In][S*S][ph][pw] with
+    // ph = ceil(Hp / S), pw = ceil(Wp / S), plus zero slack so the kernels' shifted row reads
+    // (up to max offset + cols) stay inside the buffer. Tap (kh, kw) of a stride-S conv then
+    // reads phase (kh % S, kw % S) shifted by (kh / S, kw / S): contiguous rows again, on a
+    // wide output grid of Ho rows x pw columns. Stride 1 is the plain padded image.
     struct direct_geom {
-        std::size_t hp, wp, cols, pad_len;    // forward: padded size, wide-grid columns, buffer
-        std::size_t hq, wq, cols_dx, dpad_len; // backward-data: padded dY, wide grid over x
+        std::size_t hp, wp, ph, pw, cols, pad_len;  // forward: padded, phase, wide-grid columns, buffer
+        std::size_t hq, wq, cols_dx, dpad_len;      // backward-data (stride 1): padded dY, grid over x
     };
     static direct_geom dgeom(const detail::conv_geom& g) {
         direct_geom d{};
         d.hp = g.h + 2 * Pad;
         d.wp = g.w + 2 * Pad;
-        d.cols = detail::round_up_simd<T>(g.ho * d.wp);
-        d.pad_len = In * d.hp * d.wp + d.cols + K * d.wp + K;
+        d.ph = (d.hp + Stride - 1) / Stride;
+        d.pw = (d.wp + Stride - 1) / Stride;
+        d.cols = detail::round_up_simd<T>(g.ho * d.pw);
+        d.pad_len = In * Stride * Stride * d.ph * d.pw + d.cols + K * d.pw + K;
         constexpr std::size_t Q = K - 1 - Pad;
         d.hq = g.ho + 2 * Q;
         d.wq = g.wo + 2 * Q;
@@ -393,12 +399,34 @@ private:
             for (std::size_t r = 0; r < h; ++r)
                 std::memcpy(out + (c * hp + r + pad) * wp + pad, x + (c * h + r) * w, w * sizeof(T));
     }
-    static std::vector<std::size_t> offsets(std::size_t channels, std::size_t hp, std::size_t wp) {
+    // Polyphase copy of image x (see direct_geom); stride 1 is pad_image.
+    static void pad_image_phases(const T* x, std::size_t h, std::size_t w, const direct_geom& d, T* out) {
+        if constexpr (Stride == 1) {
+            pad_image(x, In, h, w, Pad, d.hp, d.wp, out, d.pad_len);
+        } else {
+            for (std::size_t c = 0; c < In; ++c)
+                for (std::size_t r = 0; r < h; ++r) {
+                    const std::size_t pr = r + Pad, a = pr % Stride, i = pr / Stride;
+                    const T* src = x + (c * h + r) * w;
+                    for (std::size_t b = 0; b < Stride; ++b) {
+                        // padded columns pc = col + Pad with pc % Stride == b
+                        T* dst = out + ((c * Stride * Stride + a * Stride + b) * d.ph + i) * d.pw;
+                        std::size_t col = (b + Stride - Pad % Stride) % Stride;
+                        for (; col < w; col += Stride) dst[(col + Pad) / Stride] = src[col];
+                    }
+                }
+        }
+    }
+    // Row offsets of tap (c, kh, kw) in a polyphase buffer with phase planes of ph x pw.
+    static std::vector<std::size_t> offsets(std::size_t channels, std::size_t ph, std::size_t pw,
+                                            std::size_t stride = Stride) {
         std::vector<std::size_t> off;
         off.reserve(channels * K * K);
         for (std::size_t c = 0; c < channels; ++c)
             for (std::size_t kh = 0; kh < K; ++kh)
-                for (std::size_t kw = 0; kw < K; ++kw) off.push_back((c * hp + kh) * wp + kw);
+                for (std::size_t kw = 0; kw < K; ++kw)
+                    off.push_back(((c * stride * stride + (kh % stride) * stride + kw % stride) * ph + kh / stride) * pw +
+                                  kw / stride);
         return off;
     }
 
@@ -406,7 +434,7 @@ private:
         const auto d = dgeom(g);
         constexpr std::size_t Kc = In * K * K;
         const auto apacked = detail::pack_a_all(m_w.data(), Out, Kc);
-        const auto off = offsets(In, d.hp, d.wp);
+        const auto off = offsets(In, d.ph, d.pw);
         const T* xp = x.data();
         T* yp = m_y.data();
         const std::size_t hw = g.ho * g.wo;
@@ -416,14 +444,14 @@ private:
             T* xpad = m_scratch.slot(t, s_xpad_fwd).get(d.pad_len, key);
             T* wide = m_scratch.slot(t, s_wide).get(Out * d.cols, key);
             for (std::size_t n = n0; n < n1; ++n) {
-                pad_image(xp + n * In * g.h * g.w, In, g.h, g.w, Pad, d.hp, d.wp, xpad, d.pad_len);
+                pad_image_phases(xp + n * In * g.h * g.w, g.h, g.w, d, xpad);
                 detail::gemm_shifted(apacked.data(), Out, Kc, xpad, off.data(), d.cols, wide, d.cols);
                 for (std::size_t o = 0; o < Out; ++o) {
                     T* yo = yp + (n * Out + o) * hw;
                     const T* src = wide + o * d.cols;
                     const T b = Bias ? m_b.data()[o] : T(0);
                     for (std::size_t r = 0; r < g.ho; ++r)
-                        for (std::size_t c = 0; c < g.wo; ++c) yo[r * g.wo + c] = src[r * d.wp + c] + b;
+                        for (std::size_t c = 0; c < g.wo; ++c) yo[r * g.wo + c] = src[r * d.pw + c] + b;
                 }
             }
         });
@@ -432,11 +460,12 @@ private:
     void backward_direct(const tensor<T>& x, const tensor<T>& dy, const detail::conv_geom& g, bool need_dx) {
         const auto d = dgeom(g);
         constexpr std::size_t Kc = In * K * K, Kd = Out * K * K, Q = K - 1 - Pad;
-        const auto off = offsets(In, d.hp, d.wp);
-        // Backward-data weights: A'[ci][(co, kh, kw)] = W[co][ci][K-1-kh][K-1-kw].
+        const auto off = offsets(In, d.ph, d.pw);
+        // Backward-data weights (stride 1): A'[ci][(co, kh, kw)] = W[co][ci][K-1-kh][K-1-kw].
+        // Strided convs compute dX as col2im(W^T dY) with OpenBLAS instead.
         std::vector<T> apacked;
         std::vector<std::size_t> off_dx;
-        if (need_dx) {
+        if (need_dx && Stride == 1) {
             std::vector<T> wf(In * Kd);
             for (std::size_t co = 0; co < Out; ++co)
                 for (std::size_t ci = 0; ci < In; ++ci)
@@ -445,7 +474,7 @@ private:
                             wf[ci * Kd + (co * K + kh) * K + kw] =
                                 m_w.data()[((co * In + ci) * K + (K - 1 - kh)) * K + (K - 1 - kw)];
             apacked = detail::pack_a_all(wf.data(), In, Kd);
-            off_dx = offsets(Out, d.hq, d.wq);
+            off_dx = offsets(Out, d.hq, d.wq, 1);
         }
         constexpr std::size_t Mp = detail::round_up_simd<T>(Out);
         const int p = parallel_width(g.n);
@@ -463,16 +492,16 @@ private:
         parallel_for(g.n, [&](std::size_t n0, std::size_t n1, int t) {
             T* xpad = m_scratch.slot(t, s_xpad_bwd).get(d.pad_len, key);
             T* gt = m_scratch.slot(t, s_gt).get(hw * Mp, key);
-            T* dypad = m_scratch.slot(t, s_dypad).get(need_dx ? d.dpad_len : 0, key);
-            T* dxw = m_scratch.slot(t, s_dxw).get(need_dx ? In * d.cols_dx : 0, key);
+            T* dypad = m_scratch.slot(t, s_dypad).get(need_dx && Stride == 1 ? d.dpad_len : 0, key);
+            T* dxw = m_scratch.slot(t, s_dxw).get(need_dx ? (Stride == 1 ? In * d.cols_dx : Kc * hw) : 0, key);
             T* dw = m_scratch.slot(t, s_dw).data.data();
             for (std::size_t n = n0; n < n1; ++n) {
                 const T* dyn = dyp + n * Out * hw;
-                pad_image(xp + n * In * g.h * g.w, In, g.h, g.w, Pad, d.hp, d.wp, xpad, d.pad_len);
+                pad_image_phases(xp + n * In * g.h * g.w, g.h, g.w, d, xpad);
                 // dY transposed to [pixel][channel]; the padding channels stay zero.
                 for (std::size_t o = 0; o < Out; ++o)
                     for (std::size_t j = 0; j < hw; ++j) gt[j * Mp + o] = dyn[o * hw + j];
-                detail::wgrad_shifted(xpad, off.data(), Kc, g.ho, g.wo, d.wp, gt, Mp, dw);
+                detail::wgrad_shifted(xpad, off.data(), Kc, g.ho, g.wo, d.pw, gt, Mp, dw);
                 if constexpr (Bias) {
                     T* db = m_scratch.slot(t, s_db).data.data();
                     for (std::size_t o = 0; o < Out; ++o) {
@@ -481,7 +510,14 @@ private:
                         db[o] += s;
                     }
                 }
-                if (need_dx) {
+                if (need_dx && Stride != 1) {
+                    // dcol [Kc x hw] = W^T [Kc x Out] * dY_n [Out x hw], then scatter-add
+                    blas::gemm(true, false, Kc, static_cast<int>(hw), Out, T(1), m_w.data(), Kc, dyn,
+                               static_cast<int>(hw), T(0), dxw, static_cast<int>(hw));
+                    T* dxn = dxp + n * In * g.h * g.w;
+                    std::fill(dxn, dxn + In * g.h * g.w, T(0));
+                    detail::col2im_add(dxw, hw, 0, g, 0, In, dxn);
+                } else if (need_dx) {
                     pad_image(dyn, Out, g.ho, g.wo, Q, d.hq, d.wq, dypad, d.dpad_len);
                     detail::gemm_shifted(apacked.data(), In, Kd, dypad, off_dx.data(), d.cols_dx, dxw, d.cols_dx);
                     T* dxn = dxp + n * In * g.h * g.w;
