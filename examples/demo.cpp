@@ -76,8 +76,11 @@ int main(int argc, char** argv) {
                     params * 4);
         for (const auto& c : committed)
             std::printf("%-44s %8d %11.2f%% %10zu %11zu\n", c.what.c_str(), 8, c.top1, params, params * 4);
-        std::printf("\nTraining speed: %.0f images/s on %d threads. Reference (SQAKD.md §7, PyTorch, 8 epochs): "
-                    "92.11%% / 92.34%%.\n", r.images_per_sec, t.threads);
+        if (r.seconds > 0)
+            std::printf("\nTraining speed: %.0f images/s on %d threads.", r.images_per_sec, t.threads);
+        else
+            std::printf("\nThis run was already complete in %s (pass --fresh to train again).", t.run_dir.c_str());
+        std::printf(" Reference (SQAKD.md §7, PyTorch, 8 epochs): 92.11%% / 92.34%%.\n");
         std::printf("Full recipe for both seeds: scripts/run_teacher_recipe.sh (resumable; results in "
                     "benchmarks/results/teacher_resnet20_fmnist/).\n");
         std::printf("Coming next in this demo: label-free SQAKD distillation into W4A4/W2A2 students, integer export.\n");
