@@ -7,18 +7,10 @@
 // distillation into quantized students, integer deployment) extend this demo.
 #include <cstdio>
 #include <string>
-#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 
 #include "teacher_recipe.hpp"
-
-namespace {
-bool exists(const std::string& p) {
-    struct stat st;
-    return ::stat(p.c_str(), &st) == 0;
-}
-}  // namespace
 
 int main(int argc, char** argv) {
     using namespace sqakd;
@@ -63,7 +55,7 @@ int main(int argc, char** argv) {
         data::loader test_loader(test_ds, te);
         for (int s = 0; s < 2; ++s) {
             const std::string ck = base + "seed" + std::to_string(s) + "/last.sqakd";
-            if (!exists(ck)) continue;
+            if (!io::file_exists(ck)) continue;
             sqakd_examples::teacher_net committed_net;
             io::load_checkpoint(ck, committed_net);
             committed.push_back({"committed 8-epoch teacher, seed " + std::to_string(s),

@@ -28,7 +28,7 @@ TEST_CASE("committed teachers: evaluated here they give their recorded top-1, me
     for (int s = 0; s < 2; ++s) {
         const std::string ck = results_dir() + "/seed" + std::to_string(s) + "/last.sqakd";
         INFO("checkpoint " << ck);
-        REQUIRE_MESSAGE(exists(ck), "the committed teacher checkpoint is missing: run scripts/run_teacher_recipe.sh");
+        REQUIRE_MESSAGE(io::file_exists(ck), "the committed teacher checkpoint is missing: run scripts/run_teacher_recipe.sh");
         const auto meta = io::read_checkpoint(ck);
         CHECK(meta.get("epoch") == "8");
         CHECK(meta.get("seed") == std::to_string(s));
@@ -52,7 +52,7 @@ TEST_CASE("resume: seed 0 from its committed epoch-7 checkpoint, last epoch trai
     set_num_threads(2);
     const std::string ck7 = results_dir() + "/seed0/epoch_7.sqakd";
     const std::string ck8 = results_dir() + "/seed0/last.sqakd";
-    REQUIRE_MESSAGE(exists(ck7), "the committed epoch-7 checkpoint is missing: run scripts/run_teacher_recipe.sh");
+    REQUIRE_MESSAGE(io::file_exists(ck7), "the committed epoch-7 checkpoint is missing: run scripts/run_teacher_recipe.sh");
     const auto c7 = io::read_checkpoint(ck7);
     const auto c8 = io::read_checkpoint(ck8);
     REQUIRE(c7.get("epoch") == "7");

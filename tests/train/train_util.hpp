@@ -3,7 +3,6 @@
 
 #include <cstdlib>
 #include <string>
-#include <sys/stat.h>
 
 #include "sqakd/data.hpp"
 #include "sqakd/io.hpp"
@@ -42,10 +41,5 @@ inline std::string temp_dir(const std::string& tag) {
 }
 
 inline std::string results_dir() { return std::string(SQAKD_SOURCE_DIR) + "/benchmarks/results/teacher_resnet20_fmnist"; }
-
-inline bool exists(const std::string& p) {
-    struct stat st;
-    return ::stat(p.c_str(), &st) == 0;
-}
 
 }  // namespace train_test

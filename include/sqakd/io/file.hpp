@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <string_view>
@@ -60,6 +61,20 @@ inline std::string temp_name(const std::string& path) {
 }
 
 }  // namespace detail
+
+/// True when `path` names an existing file or directory.
+inline bool file_exists(const std::string& path) {
+    std::error_code ec;
+    return std::filesystem::exists(path, ec);
+}
+
+/// Creates directory `dir` and its missing parents (like mkdir -p). Throws error::file_error
+/// naming the directory and the reason when that fails.
+inline void make_dirs(const std::string& dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) throw error::file_error(dir + ": cannot create directory: " + ec.message());
+}
 
 /// Reads the whole file at `path`. Throws error::file_error naming the path (and the system's
 /// reason, e.g. "No such file or directory") when it cannot be opened or read.

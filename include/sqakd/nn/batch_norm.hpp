@@ -93,12 +93,9 @@ private:
                     // Two-pass variance around the mean (no cancellation); the shift by the
                     // float-rounded mean is exact to first order and corrected below.
                     const T mf = static_cast<T>(mean);
-                    double v = 0, s1 = 0;
-                    for (std::size_t i = 0; i < n; ++i) {
-                        const T* p = xp + (i * C + c) * hw;
-                        v += vec::sum_sq_diff(p, hw, mf);
-                    }
-                    s1 = s - static_cast<double>(mf) * static_cast<double>(cnt);  // sum (x - mf)
+                    double v = 0;
+                    for (std::size_t i = 0; i < n; ++i) v += vec::sum_sq_diff(xp + (i * C + c) * hw, hw, mf);
+                    const double s1 = s - static_cast<double>(mf) * static_cast<double>(cnt);  // sum (x - mf)
                     const double var = std::max(0.0, v / static_cast<double>(cnt) -
                                                          (s1 / static_cast<double>(cnt)) * (s1 / static_cast<double>(cnt)));
                     invstd = 1.0 / std::sqrt(var + eps);

@@ -394,7 +394,7 @@ private:
     // are never written, so they keep the zeros the buffer was allocated with; a thread reuses
     // one buffer for all its images (same geometry) without clearing it again.
     static void pad_image(const T* x, std::size_t channels, std::size_t h, std::size_t w, std::size_t pad,
-                          std::size_t hp, std::size_t wp, T* out, std::size_t) {
+                          std::size_t hp, std::size_t wp, T* out) {
         for (std::size_t c = 0; c < channels; ++c)
             for (std::size_t r = 0; r < h; ++r)
                 std::memcpy(out + (c * hp + r + pad) * wp + pad, x + (c * h + r) * w, w * sizeof(T));
@@ -402,7 +402,7 @@ private:
     // Polyphase copy of image x (see direct_geom); stride 1 is pad_image.
     static void pad_image_phases(const T* x, std::size_t h, std::size_t w, const direct_geom& d, T* out) {
         if constexpr (Stride == 1) {
-            pad_image(x, In, h, w, Pad, d.hp, d.wp, out, d.pad_len);
+            pad_image(x, In, h, w, Pad, d.hp, d.wp, out);
         } else {
             for (std::size_t c = 0; c < In; ++c)
                 for (std::size_t r = 0; r < h; ++r) {
@@ -518,7 +518,7 @@ private:
                     std::fill(dxn, dxn + In * g.h * g.w, T(0));
                     detail::col2im_add(dxw, hw, 0, g, 0, In, dxn);
                 } else if (need_dx) {
-                    pad_image(dyn, Out, g.ho, g.wo, Q, d.hq, d.wq, dypad, d.dpad_len);
+                    pad_image(dyn, Out, g.ho, g.wo, Q, d.hq, d.wq, dypad);
                     detail::gemm_shifted(apacked.data(), In, Kd, dypad, off_dx.data(), d.cols_dx, dxw, d.cols_dx);
                     T* dxn = dxp + n * In * g.h * g.w;
                     for (std::size_t c = 0; c < In; ++c)

@@ -24,7 +24,6 @@
 
 #include <cstdio>
 #include <string>
-#include <sys/stat.h>
 #include <vector>
 
 #include "sqakd/data/loader.hpp"
@@ -64,22 +63,6 @@ struct fit_result {
 };
 
 namespace detail {
-inline bool file_exists(const std::string& p) {
-    struct stat st;
-    return ::stat(p.c_str(), &st) == 0;
-}
-inline void make_dirs(const std::string& dir) {
-    if (dir.empty()) return;
-    std::string cur;
-    for (std::size_t i = 0; i < dir.size(); ++i) {
-        cur += dir[i];
-        if ((dir[i] == '/' || i + 1 == dir.size()) && cur != "/") {
-            if (::mkdir(cur.c_str(), 0755) != 0 && !file_exists(cur))
-                throw error::file_error(cur + ": cannot create directory");
-        }
-    }
-}
-
 /// Saves the optimiser's state tensors as extras named "optim.<state name>".
 template <class Optimizer>
 void put_optimizer_state(Optimizer& opt, io::checkpoint_extra& extra, const std::string& prefix) {
@@ -111,8 +94,8 @@ fit_result fit(Model& model, Optimizer& opt, const Schedule& schedule, data::loa
     const bool files = !o.run_dir.empty();
     const std::string last = o.run_dir + "/last.sqakd";
     io::meta_list meta = o.meta;
-    if (files) detail::make_dirs(o.run_dir);
-    if (files && o.resume && detail::file_exists(last)) {
+    if (files) io::make_dirs(o.run_dir);
+    if (files && o.resume && io::file_exists(last)) {
         io::checkpoint ck = io::read_checkpoint(last);
         io::load_into(model, ck);
         detail::get_optimizer_state(opt, ck, "optim.", last);

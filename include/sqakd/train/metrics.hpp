@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "sqakd/core/error.hpp"
+#include "sqakd/io/json.hpp"
 
 namespace sqakd::train {
 
@@ -36,30 +37,6 @@ struct metric {
     metric(std::string k, bool v) : key(std::move(k)), value(v) {}
 };
 
-/// JSON string escaping (quotes, backslash, control characters).
-inline std::string json_escape(const std::string& s) {
-    std::string o;
-    o.reserve(s.size() + 2);
-    for (unsigned char c : s) {
-        switch (c) {
-            case '"': o += "\\\""; break;
-            case '\\': o += "\\\\"; break;
-            case '\n': o += "\\n"; break;
-            case '\r': o += "\\r"; break;
-            case '\t': o += "\\t"; break;
-            default:
-                if (c < 0x20) {
-                    char b[8];
-                    std::snprintf(b, sizeof b, "\\u%04x", c);
-                    o += b;
-                } else {
-                    o += static_cast<char>(c);
-                }
-        }
-    }
-    return o;
-}
-
 /// One JSON object on one line.
 inline std::string to_json_line(const std::vector<metric>& fields) {
     std::string s = "{";
@@ -67,7 +44,7 @@ inline std::string to_json_line(const std::vector<metric>& fields) {
     for (const auto& f : fields) {
         if (!first) s += ", ";
         first = false;
-        s += '"' + json_escape(f.key) + "\": ";
+        s += io::json::quote(f.key) + ": ";
         if (auto d = std::get_if<double>(&f.value)) {
             if (std::isfinite(*d)) {
                 char b[32];
@@ -79,7 +56,7 @@ inline std::string to_json_line(const std::vector<metric>& fields) {
         } else if (auto i = std::get_if<long long>(&f.value)) {
             s += std::to_string(*i);
         } else if (auto str = std::get_if<std::string>(&f.value)) {
-            s += '"' + json_escape(*str) + '"';
+            s += io::json::quote(*str);
         } else {
             s += std::get<bool>(f.value) ? "true" : "false";
         }
