@@ -77,4 +77,14 @@ double sum_prod_centered(const T* a, const T* b, std::size_t n, T mean) {
     return s;
 }
 
+/// sum_i a[i] * b[i]
+template <class T>
+double dot(const T* a, const T* b, std::size_t n) {
+    using B = xsimd::batch<T, xsimd::default_arch>;
+    constexpr std::size_t V = B::size;
+    double s = detail::reduce<T>(n, [&](std::size_t i) { return B::load_unaligned(a + i) * B::load_unaligned(b + i); });
+    for (std::size_t i = n / V * V; i < n; ++i) s += static_cast<double>(a[i]) * static_cast<double>(b[i]);
+    return s;
+}
+
 }  // namespace sqakd::vec

@@ -24,6 +24,7 @@ public:
     using scalar_type = T;
     static constexpr const char* kind = "linear";
     static constexpr int in_features = In, out_features = Out;
+    static constexpr int out_channels = Out;  ///< the name quantizers use for per-channel parameters
     static constexpr bool has_bias = Bias;
 
     linear() : m_w(shape_t{Out, In}), m_dw(shape_t{Out, In}) {
