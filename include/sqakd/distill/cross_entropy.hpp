@@ -127,6 +127,7 @@ void log_softmax_rows(const tensor<T>& z, tensor<T>& out, double temperature = 1
 /// rejected at compile time by the trainers.
 struct cross_entropy {
     static constexpr bool needs_labels = true;
+    static constexpr bool needs_teacher = false;
     static constexpr const char* name = "cross_entropy";
 
     /// Returns the loss (mean over the batch, computed in double) and writes dLoss/dlogits into

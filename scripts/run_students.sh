@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The student accuracy table of issue 3: runs every job of a jobs file with sqakd_distill,
+# skipping finished jobs and resuming interrupted ones from their last.sqakd, then aggregates
+# the records into students_resnet20_fmnist.{json,md,png}.
+#
+#   scripts/run_students.sh [--jobs FILE] [--build DIR] [--only N] [--aggregate-only]
+#
+# Jobs (default benchmarks/results/students_resnet20_fmnist/jobs.txt), one per line:
+#   quantizer bits method seed [keep-epoch]
+# Each job runs in benchmarks/results/students_resnet20_fmnist/<quantizer>_w<b>a<b>_<method>_seed<s>/
+# and leaves there: metrics.jsonl, run.log, result.json (the record), final.sqakd (the trained
+# student, no optimiser state) and, with keep-epoch k, epoch_<k>.sqakd (full state, for the CI
+# resume test). --only N stops after N jobs were run by this call (to fit a session).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+jobs=$root/benchmarks/results/students_resnet20_fmnist/jobs.txt
+build=$root/build
+only=0
+aggregate_only=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --jobs) jobs=$2; shift 2 ;;
+    --build) build=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;;
+    --aggregate-only) aggregate_only=1; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "run_students.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+[[ -f "$jobs" ]] || { echo "run_students.sh: no jobs file '$jobs'" >&2; exit 1; }
+out_rel=benchmarks/results/students_resnet20_fmnist
+out=$root/$out_rel
+tool=$build/examples/sqakd_distill
+if (( ! aggregate_only )); then
+  if [[ ! -x "$tool" ]]; then
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSQAKD_BUILD_TESTS=OFF -DSQAKD_BUILD_BENCHMARKS=OFF
+    cmake --build "$build" --target sqakd_distill -j2
+  fi
+  ran=0
+  while read -r q bits method seed keep _; do
+    [[ -z "${q:-}" || "$q" == \#* ]] && continue
+    name=${q}_w${bits}a${bits}_${method}_seed${seed}
+    dir=$out/$name
+    if [[ -f "$dir/result.json" ]]; then echo "$name: done"; continue; fi
+    if (( only > 0 && ran >= only )); then echo "$name: left for a later call (--only $only)"; continue; fi
+    mkdir -p "$dir"
+    echo "$name: running (log: $out_rel/$name/run.log)"
+    # paths relative to the repository root, so the recorded command is reproducible anywhere
+    (cd "$root" && "$tool" --teacher "benchmarks/results/teacher_resnet20_fmnist/seed$seed/last.sqakd" \
+        --quantizer "$q" --bits "$bits" --method "$method" --seed "$seed" --epochs 6 --batch 256 --threads 2 \
+        --run-dir "$out_rel/$name" --record "$out_rel/$name/result.json" 2>&1 | tr '\r' '\n' | grep -v '^ ' >> "$dir/run.log")
+    if [[ -f "$dir/result.json" ]]; then
+      for f in "$dir"/epoch_*.sqakd; do
+        [[ -n "${keep:-}" && "$f" == "$dir/epoch_$keep.sqakd" ]] && continue
+        rm -f "$f"
+      done
+      rm -f "$dir/last.sqakd"
+      tail -1 "$dir/run.log"
+    fi
+    ran=$((ran + 1))
+  done < "$jobs"
+fi
+/usr/bin/env python3 "$root/scripts/aggregate_results.py" students "$out" "$out"
