@@ -60,4 +60,4 @@ if (( ! aggregate_only )); then
     ran=$((ran + 1))
   done < "$jobs"
 fi
-/usr/bin/env python3 "$root/scripts/aggregate_results.py" students "$out" "$out"
+/usr/bin/python3 "$root/scripts/aggregate_results.py" students "$out" "$out"

@@ -2,9 +2,10 @@
 //
 //   nn::quantize_t<Teacher, WeightQ, ActQ>   the student: Teacher's type list with every conv2d
 //                                            and linear replaced by nn::quantized<..., WeightQ,
-//                                            ActQ>, except (SQAKD.md §4) the first conv and the
-//                                            last linear of the top-level sequential and every
-//                                            residual shortcut, which stay FP
+//                                            ActQ>, except (SQAKD.md §4) the first layer with
+//                                            weights (conv or linear) and the last linear of the
+//                                            top-level sequential, and every residual shortcut,
+//                                            which stay FP
 //   nn::copy_from_teacher(student, teacher)  the student's weights, biases, BN parameters and
 //                                            buffers from the teacher, by name; every teacher
 //                                            tensor must be used and every non-quantizer student
@@ -78,8 +79,8 @@ template <int In, int Out, bool B, class T>
 struct is_linear<linear<In, Out, B, T>> : std::true_type {};
 
 template <class... Ls>
-constexpr std::size_t first_conv_index() {
-    constexpr bool c[] = {is_conv<Ls>::value...};
+constexpr std::size_t first_weight_layer_index() {
+    constexpr bool c[] = {(is_conv<Ls>::value || is_linear<Ls>::value)...};
     for (std::size_t i = 0; i < sizeof...(Ls); ++i)
         if (c[i]) return i;
     return sizeof...(Ls);
@@ -96,7 +97,7 @@ template <class Seq, class WQ, class AQ, class Idx>
 struct quantize_top;
 template <class... Ls, class WQ, class AQ, std::size_t... I>
 struct quantize_top<sequential<Ls...>, WQ, AQ, std::index_sequence<I...>> {
-    static constexpr std::size_t keep_first = first_conv_index<Ls...>();
+    static constexpr std::size_t keep_first = first_weight_layer_index<Ls...>();
     static constexpr std::size_t keep_last = last_linear_index<Ls...>();
     using type = sequential<std::conditional_t<(I == keep_first || I == keep_last), Ls, quantize_layer_t<Ls, WQ, AQ>>...>;
 };

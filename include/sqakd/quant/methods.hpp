@@ -8,10 +8,14 @@
 // The Method contract (what fake_quant calls):
 //   static constexpr int bits; static constexpr quant::tensor_role role; static constexpr const char* name;
 //   static constexpr bool transforms;             dorefa: the grid applies to transform(x)
+//   static constexpr rounding surrogate;          the differentiable stand-in for round() that
+//                                                 the conformance checker differentiates
 //   std::size_t groups(const tensor<T>& x) const  number of parameter groups (contiguous slices)
 //   grid grid_of(std::size_t g) const             the constants of group g
 //   void add_grads(std::size_t g, const grad_sums& s, const tensor<T>& x)   accumulate dparams
 //   void calibrate(const tensor<T>& x)            SQAKD.md §3 initialisation
+//   double grad_scale(x) const                    factor applied to the parameter gradients
+//                                                 (LSQ's g_s; 1 for the others)
 //   void prepare()                                enforce the parameter constraints (u - l >= 1e-8,
 //                                                 s >= 1e-8, alpha >= 1e-8) before a forward pass
 //   for_each_param(f, prefix)                     learnable tensors, kind nn::param_kind::quant
@@ -96,6 +100,7 @@ public:
     static constexpr quant::tensor_role role = Role;
     static constexpr const char* name = Role == tensor_role::weight ? "interval_weight" : "interval_act";
     static constexpr bool transforms = false;
+    static constexpr rounding surrogate = rounding::identity;
     static constexpr int L = int_range<Bits, false>::levels;
 
     explicit interval_method(std::size_t = 1) : m_l(detail::scalar_param<T>(-1)), m_u(detail::scalar_param<T>(1)), m_dl(detail::zeros<T>(1)),
@@ -141,6 +146,7 @@ public:
     void prepare() {
         if (!(m_u(0) - m_l(0) >= T(1e-8))) m_u(0) = m_l(0) + T(1e-8);
     }
+    double grad_scale(const tensor<T>&) const { return 1.0; }
 
     template <class F>
     void for_each_param(F&& f, const std::string& prefix = "") {
@@ -177,6 +183,7 @@ public:
     static constexpr const char* name = Role == tensor_role::weight ? (PerChannel ? "lsq_weight_per_channel" : "lsq_weight")
                                                              : "lsq_act";
     static constexpr bool transforms = false;
+    static constexpr rounding surrogate = rounding::frozen;  ///< round(v) -> v + (q - v), (q - v) frozen
     static constexpr bool binary = Role == tensor_role::weight && Bits == 1;
     static constexpr int qn = binary ? -1 : int_range<Bits, Role == tensor_role::weight>::qn;
     static constexpr int qp = binary ? 1 : int_range<Bits, Role == tensor_role::weight>::qp;
@@ -216,10 +223,14 @@ public:
 
     void add_grads(std::size_t gi, const grad_sums& s, const tensor<T>& x) {
         const double st = m_s(gi);
+        m_ds(gi) += static_cast<T>(grad_scale(x) * (s.all_dy_q - s.in_dv_x / (st * st)));
+    }
+
+    /// g_s for an input shaped like x (see above).
+    double grad_scale(const tensor<T>& x) const {
         const double n = Role == tensor_role::activation ? static_cast<double>(x.size() / (x.dimension() ? x.shape()[0] : 1))
-                                                  : static_cast<double>(s.count);
-        const double gs = 1.0 / std::sqrt(n * std::max(qp, 1));
-        m_ds(gi) += static_cast<T>(gs * (s.all_dy_q - s.in_dv_x / (st * st)));
+                                                         : static_cast<double>(x.size() / groups(x));
+        return 1.0 / std::sqrt(n * std::max(qp, 1));
     }
 
     void calibrate(const tensor<T>& x) {
@@ -257,6 +268,7 @@ public:
     static constexpr quant::tensor_role role = tensor_role::activation;
     static constexpr const char* name = "pact_act";
     static constexpr bool transforms = false;
+    static constexpr rounding surrogate = rounding::identity;
     static constexpr int L = int_range<Bits, false>::levels;
     double init_alpha = 0;  ///< > 0: calibrate() uses this value instead of the percentile
     double percentile = 0.999;
@@ -289,6 +301,7 @@ public:
     void prepare() {
         if (!(m_alpha(0) >= T(1e-8))) m_alpha(0) = T(1e-8);
     }
+    double grad_scale(const tensor<T>&) const { return 1.0; }
 
     template <class F>
     void for_each_param(F&& f, const std::string& prefix = "") {
@@ -312,6 +325,7 @@ public:
     static constexpr quant::tensor_role role = tensor_role::weight;
     static constexpr const char* name = "dorefa_weight";
     static constexpr bool transforms = true;
+    static constexpr rounding surrogate = rounding::identity;
     static constexpr int L = int_range<Bits, false>::levels;
 
     explicit dorefa_method(std::size_t = 1) {}
@@ -365,6 +379,7 @@ public:
 
     void calibrate(const tensor<T>&) {}
     void prepare() {}
+    double grad_scale(const tensor<T>&) const { return 1.0; }
     void add_grads(std::size_t, const grad_sums&, const tensor<T>&) {}
     template <class F>
     void for_each_param(F&&, const std::string& = "") {}
