@@ -46,6 +46,8 @@ struct student_result {
     std::size_t epochs_done = 0;
     std::vector<double> per_epoch_top1;
     double top1 = -1, last3_top1 = -1, teacher_top1 = -1, seconds = 0, images_per_sec = 0;
+    std::size_t quantized_weights = 0;  ///< weights of the quantized layers (stored at b bits)
+    std::size_t fp_values = 0;          ///< every other parameter (first conv, FC, BN, quantizer parameters)
     nlohmann::json record;
 };
 
@@ -122,6 +124,8 @@ student_result run_student(const student_options& s) {
 
     student_result out;
     out.teacher_top1 = train::evaluate(teacher, test_loader).top1;
+    nn::for_each_quantized(student, [&](auto& l) { out.quantized_weights += l.weight().size(); });
+    out.fp_values = nn::num_params(student) - out.quantized_weights;
 
     train::distill_options o;
     o.epochs = s.epochs;

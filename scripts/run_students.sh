@@ -31,6 +31,21 @@ done
 out_rel=benchmarks/results/students_resnet20_fmnist
 out=$root/$out_rel
 tool=$build/examples/sqakd_distill
+# Threads wait passively: with spinning OpenMP threads, anything else running on the machine
+# (a build) slows a 2-thread run several-fold. Does not change any result.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+
+# A finished job keeps final.sqakd (no optimiser state), the kept epoch (if any), logs and record.
+cleanup() {
+  local dir=$1 keep=$2 f
+  [[ -f "$dir/final.sqakd" ]] || return 0
+  for f in "$dir"/epoch_*.sqakd; do
+    [[ -e "$f" ]] || continue
+    [[ -n "$keep" && "$f" == "$dir/epoch_$keep.sqakd" ]] && continue
+    rm -f "$f"
+  done
+  rm -f "$dir/last.sqakd"
+}
 if (( ! aggregate_only )); then
   if [[ ! -x "$tool" ]]; then
     cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSQAKD_BUILD_TESTS=OFF -DSQAKD_BUILD_BENCHMARKS=OFF
@@ -41,7 +56,7 @@ if (( ! aggregate_only )); then
     [[ -z "${q:-}" || "$q" == \#* ]] && continue
     name=${q}_w${bits}a${bits}_${method}_seed${seed}
     dir=$out/$name
-    if [[ -f "$dir/result.json" ]]; then echo "$name: done"; continue; fi
+    if [[ -f "$dir/result.json" ]]; then echo "$name: done"; cleanup "$dir" "${keep:-}"; continue; fi
     if (( only > 0 && ran >= only )); then echo "$name: left for a later call (--only $only)"; continue; fi
     mkdir -p "$dir"
     echo "$name: running (log: $out_rel/$name/run.log)"
@@ -50,11 +65,7 @@ if (( ! aggregate_only )); then
         --quantizer "$q" --bits "$bits" --method "$method" --seed "$seed" --epochs 6 --batch 256 --threads 2 \
         --run-dir "$out_rel/$name" --record "$out_rel/$name/result.json" 2>&1 | tr '\r' '\n' | grep -v '^ ' >> "$dir/run.log")
     if [[ -f "$dir/result.json" ]]; then
-      for f in "$dir"/epoch_*.sqakd; do
-        [[ -n "${keep:-}" && "$f" == "$dir/epoch_$keep.sqakd" ]] && continue
-        rm -f "$f"
-      done
-      rm -f "$dir/last.sqakd"
+      cleanup "$dir" "${keep:-}"
       tail -1 "$dir/run.log"
     fi
     ran=$((ran + 1))
