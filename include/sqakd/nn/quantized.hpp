@@ -8,8 +8,7 @@
 // the layer's input (it sees the post-ReLU output of the previous block); the weight quantizer
 // on the latent FP weight, which the optimiser updates. Forward:
 //
-//   y = inner(Q_a(x); Q_w(W), bias) [* |s| when WeightQ has an output scale (interval); the
-//       scale is applied to the weights and bias, which is the same function]
+//   y = inner(Q_a(x); Q_w(W), bias) [* |s| when WeightQ has an output scale (interval)]
 //
 // Example:
 //   nn::quant_conv2d<16, 16, 3, 1, 1, 1, false, quant::interval_weight<2>, quant::interval_act<2>> c;
@@ -60,10 +59,6 @@ public:
     quantized() : m_wq(out_channels()), m_aq(std::size_t{1}) {
         m_w = m_inner.weight();
         m_dw = m_inner.weight_grad();
-        if constexpr (fold_bias) {
-            m_b = m_inner.bias();
-            m_db = m_inner.bias_grad();
-        }
         m_scale = tensor<T>(shape_t{1});
         m_scale(0) = T(1);
         m_dscale = tensor<T>(shape_t{1});
@@ -73,7 +68,6 @@ public:
     void init(rng& g) {
         m_inner.init(g);
         m_w = m_inner.weight();
-        if constexpr (fold_bias) m_b = m_inner.bias();
     }
 
     Inner& inner() { return m_inner; }
@@ -95,42 +89,56 @@ public:
         }
         const tensor<T>& ya = m_aq.forward(x, m);
         load_quantized_weight();
-        return m_inner.forward(ya, m);
+        const tensor<T>& out = m_inner.forward(ya, m);
+        if constexpr (!has_output_scale) {
+            return out;
+        } else {
+            m_out = &out;
+            ensure_shape(m_y, shape_t(out.shape().begin(), out.shape().end()));
+            const T s = std::fabs(m_scale(0));
+            const T* op = out.data();
+            T* yp = m_y.data();
+            parallel_for(out.size(), [=](std::size_t b, std::size_t e, int) {
+                for (std::size_t i = b; i < e; ++i) yp[i] = op[i] * s;
+            }, 1 << 16);
+            return m_y;
+        }
     }
 
     const tensor<T>& backward(const tensor<T>& dy, bool need_dx = true) {
-        m_inner.weight_grad().fill(T(0));
-        if constexpr (fold_bias) m_inner.bias_grad().fill(T(0));
-        const tensor<T>& dya = m_inner.backward(dy, true);
-        tensor<T>& gw = m_inner.weight_grad();  // dLoss/d(|s| y_w) with the scale folded in
+        const tensor<T>* d = &dy;
         if constexpr (has_output_scale) {
-            // out = inner(y_a; |s| y_w, |s| b): dLoss/d|s| = sum gw * y_w + sum gb * b
-            const tensor<T>& yw = m_wq_out;
-            double ds = vec::dot(gw.data(), yw.data(), gw.size());
+            if (!m_out) throw std::logic_error("quantized: backward() called before forward()");
+            check_same_shape(kind, m_y, dy);
+            ensure_shape(m_dout, shape_t(dy.shape().begin(), dy.shape().end()));
             const T s = std::fabs(m_scale(0));
-            if constexpr (fold_bias) {
-                const tensor<T>& gb = m_inner.bias_grad();
-                for (std::size_t i = 0; i < gb.size(); ++i) {
-                    ds += static_cast<double>(gb.data()[i]) * static_cast<double>(m_b.data()[i]);
-                    m_db.data()[i] += gb.data()[i] * s;
-                }
-            }
-            m_dscale(0) += static_cast<T>((m_scale(0) > 0 ? 1.0 : (m_scale(0) < 0 ? -1.0 : 0.0)) * ds);
-            for (auto& v : gw) v *= s;
+            const T* op = m_out->data();
+            const T* dp = dy.data();
+            T* gp = m_dout.data();
+            const int p = parallel_width(dy.size(), 1 << 16);
+            std::vector<double> part(static_cast<std::size_t>(p), 0.0);
+            parallel_for(dy.size(), [&](std::size_t b, std::size_t e, int t) {
+                part[static_cast<std::size_t>(t)] = vec::dot(dp + b, op + b, e - b);
+                for (std::size_t i = b; i < e; ++i) gp[i] = dp[i] * s;
+            }, 1 << 16);
+            double sum = 0;
+            for (double v : part) sum += v;
+            m_dscale(0) += static_cast<T>((m_scale(0) > 0 ? 1.0 : (m_scale(0) < 0 ? -1.0 : 0.0)) * sum);
+            d = &m_dout;
         }
-        m_dw += m_wq.backward(gw, true);
+        m_inner.weight_grad().fill(T(0));
+        const tensor<T>& dya = m_inner.backward(*d, true);
+        const tensor<T>& dw = m_wq.backward(m_inner.weight_grad(), true);
+        m_dw += dw;
         return m_aq.backward(dya, need_dx);
     }
 
     template <class F>
     void for_each_param(F&& f, const std::string& prefix = "") {
         f(prefix + "weight", m_w, m_dw, param_kind::weight);
-        if constexpr (fold_bias)
-            f(prefix + "bias", m_b, m_db, param_kind::bias);
-        else
-            m_inner.for_each_param([&](const std::string& n, tensor<T>& v, tensor<T>& g, param_kind k) {
-                if (k != param_kind::weight) f(n, v, g, k);
-            }, prefix);
+        m_inner.for_each_param([&](const std::string& n, tensor<T>& v, tensor<T>& g, param_kind k) {
+            if (k != param_kind::weight) f(n, v, g, k);
+        }, prefix);
         if constexpr (has_output_scale) f(prefix + "scale", m_scale, m_dscale, param_kind::quant);
         m_wq.for_each_param(f, prefix + "wq.");
         m_aq.for_each_param(f, prefix + "aq.");
@@ -139,27 +147,13 @@ public:
     void for_each_buffer(F&&, const std::string& = "") {}
 
 private:
-    // The output scale is folded into the inner layer's weights (and bias): inner(y_a; |s| y_w,
-    // |s| b) = |s| inner(y_a; y_w, b), which saves two passes over the output per step.
-    static constexpr bool fold_bias = has_output_scale && Inner::has_bias;
-
     static constexpr std::size_t out_channels() {
         return static_cast<std::size_t>(Inner::out_channels);
     }
 
-    /// Writes the inner layer's weights: Q_w(W) (times |s| with an output scale).
     void load_quantized_weight() {
         const tensor<T>& yw = m_wq.forward(m_w);
-        T* dst = m_inner.weight().data();
-        if constexpr (has_output_scale) {
-            m_wq_out = yw;
-            const T s = std::fabs(m_scale(0));
-            for (std::size_t i = 0; i < yw.size(); ++i) dst[i] = yw.data()[i] * s;
-            if constexpr (fold_bias)
-                for (std::size_t i = 0; i < m_b.size(); ++i) m_inner.bias().data()[i] = m_b.data()[i] * s;
-        } else {
-            std::copy(yw.data(), yw.data() + yw.size(), dst);
-        }
+        std::copy(yw.data(), yw.data() + yw.size(), m_inner.weight().data());
     }
 
     static double mean_abs(const tensor<T>& t) {
@@ -172,12 +166,10 @@ private:
         m_wq.calibrate(m_w);
         m_aq.calibrate(x);
         if constexpr (has_output_scale) {
-            // s = mean|inner(x; W, b)| / mean|inner(Q_a(x); Q_w(W), b)|
+            // s = mean|inner(x, W)| / mean|inner(Q_a(x), Q_w(W))|
             std::copy(m_w.data(), m_w.data() + m_w.size(), m_inner.weight().data());
-            if constexpr (fold_bias) std::copy(m_b.data(), m_b.data() + m_b.size(), m_inner.bias().data());
             const double fp = mean_abs(m_inner.forward(x, m));
             const tensor<T>& ya = m_aq.forward(x, m);
-            m_scale(0) = T(1);
             load_quantized_weight();
             const double q = mean_abs(m_inner.forward(ya, m));
             m_scale(0) = static_cast<T>(q > 0 && std::isfinite(fp / q) ? fp / q : 1.0);
@@ -185,7 +177,8 @@ private:
     }
 
     Inner m_inner;
-    tensor<T> m_w, m_dw, m_b, m_db, m_scale, m_dscale, m_wq_out;
+    tensor<T> m_w, m_dw, m_scale, m_dscale, m_y, m_dout;
+    const tensor<T>* m_out = nullptr;
     weight_quantizer m_wq;
     act_quantizer m_aq;
     bool m_init_pending = false;
