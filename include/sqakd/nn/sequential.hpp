@@ -12,6 +12,7 @@
 // layer's own names ("0.weight", "1.running_mean", "3.branch.0.weight", ...).
 #pragma once
 
+#include <array>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -65,6 +66,18 @@ public:
         each([&](auto& l, std::size_t i) { l.for_each_buffer(f, prefix + std::to_string(i) + "."); });
     }
 
+    /// Feature taps (for feature-level distillation losses): the output of direct child i from
+    /// the last forward(), or nullptr before the first forward.
+    const tensor<T>* output_of(std::size_t i) const { return i < size ? m_outs[i] : nullptr; }
+    /// Adds *g to dLoss/d(output of child i) in the next backward() calls (nullptr removes it);
+    /// g must have that output's shape and stay alive until it is removed.
+    void set_extra_grad(std::size_t i, const tensor<T>* g) {
+        if (i >= size) throw error::shape_mismatch("sequential::set_extra_grad: layer " + std::to_string(i) +
+                                                   " does not exist (the network has " + std::to_string(size) + ")");
+        m_extra[i] = g;
+    }
+    void clear_extra_grads() { m_extra.fill(nullptr); }
+
     /// Calls f(layer, index) for each direct child, in order.
     template <class F>
     void each(F&& f) {
@@ -94,14 +107,33 @@ private:
             return x;
         } else if constexpr (fused_bn_relu<I>()) {
             const tensor<T>& y = std::get<I>(m_layers).forward_relu(x, m);
-            return forward_impl<I + 2>(std::get<I + 1>(m_layers).forward_passthrough(y), m);
+            m_outs[I] = &y;
+            const tensor<T>& z = std::get<I + 1>(m_layers).forward_passthrough(y);
+            m_outs[I + 1] = &z;
+            return forward_impl<I + 2>(z, m);
         } else {
-            return forward_impl<I + 1>(std::get<I>(m_layers).forward(x, m), m);
+            const tensor<T>& y = std::get<I>(m_layers).forward(x, m);
+            m_outs[I] = &y;
+            return forward_impl<I + 1>(y, m);
         }
     }
 
+    /// dy, plus the extra gradient of child I's output when one is set.
     template <std::size_t I>
-    const tensor<T>& backward_impl(const tensor<T>& dy, bool need_dx) {
+    const tensor<T>& with_extra(const tensor<T>& dy) {
+        if (!m_extra[I]) return dy;
+        check_same_shape("sequential: extra gradient", dy, *m_extra[I]);
+        ensure_shape(m_sum[I], shape_t(dy.shape().begin(), dy.shape().end()));
+        const T* a = dy.data();
+        const T* b = m_extra[I]->data();
+        T* o = m_sum[I].data();
+        for (std::size_t i = 0; i < dy.size(); ++i) o[i] = a[i] + b[i];
+        return m_sum[I];
+    }
+
+    template <std::size_t I>
+    const tensor<T>& backward_impl(const tensor<T>& dy_in, bool need_dx) {
+        const tensor<T>& dy = with_extra<I>(dy_in);
         if constexpr (I == 0) {
             return std::get<0>(m_layers).backward(dy, need_dx);
         } else {
@@ -115,6 +147,9 @@ private:
     }
 
     std::tuple<Layers...> m_layers;
+    std::array<const tensor<T>*, size> m_outs{};
+    std::array<const tensor<T>*, size> m_extra{};
+    std::array<tensor<T>, size> m_sum;
 };
 
 }  // namespace sqakd::nn

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "sqakd/data/loader.hpp"
+#include "sqakd/distill/feature.hpp"
 #include "sqakd/distill/kd.hpp"
 #include "sqakd/io/checkpoint.hpp"
 #include "sqakd/io/model_state.hpp"
@@ -97,6 +98,8 @@ distill_result distill(Teacher& teacher, Student& student, const Loss& loss, Dat
                        const distill_options& o) {
     constexpr bool needs_labels = distill::loss_needs_labels<Loss>::value;
     constexpr bool needs_teacher = distill::loss_needs_teacher<Loss>::value;
+    constexpr bool needs_features = distill::loss_needs_features<Loss>::value;
+    static_assert(!needs_features || needs_teacher, "distill: a feature loss compares with the teacher's features.");
     static_assert(!needs_labels || data::has_labels_v<Data>,
                   "distill: this loss reads labels (e.g. cross_entropy or hinton_kd), but the training data is "
                   "unlabeled; use distill::sqakd_kl, or give a labelled data::loader.");
@@ -154,6 +157,8 @@ distill_result distill(Teacher& teacher, Student& student, const Loss& loss, Dat
 
     tensor<T> x, dlogits;
     std::vector<std::int32_t> y;
+    std::vector<tensor<T>> dfeat;
+    std::vector<const tensor<T>*> fs, ft;
     std::size_t trained = 0;
     for (std::size_t e = res.start_epoch; e < o.epochs; ++e) {
         if (o.stop_after && trained >= o.stop_after) break;
@@ -177,7 +182,16 @@ distill_result distill(Teacher& teacher, Student& student, const Loss& loss, Dat
             if constexpr (needs_teacher) zt = &teacher.forward(x, nn::mode::eval);
             const auto& zs = student.forward(x, nn::mode::train);
             double l;
-            if constexpr (needs_labels && needs_teacher)
+            if constexpr (needs_features) {
+                fs.clear();
+                ft.clear();
+                for (std::size_t tap : loss.taps) {
+                    fs.push_back(student.output_of(tap));
+                    ft.push_back(teacher.output_of(tap));
+                }
+                l = loss(zs, *zt, fs, ft, dlogits, dfeat);
+                for (std::size_t i = 0; i < loss.taps.size(); ++i) student.set_extra_grad(loss.taps[i], &dfeat[i]);
+            } else if constexpr (needs_labels && needs_teacher)
                 l = loss(zs, *zt, y, dlogits);
             else if constexpr (needs_labels)
                 l = loss(zs, y, dlogits);
@@ -192,6 +206,7 @@ distill_result distill(Teacher& teacher, Student& student, const Loss& loss, Dat
                 for (std::size_t i = 0; i < ps.size(); ++i) agree += ps[i] == pt[i];
             }
             student.backward(dlogits, false);
+            if constexpr (needs_features) student.clear_extra_grads();
             opt_model.step();
             opt_quant.step();
             loss_sum += l * static_cast<double>(bs);
