@@ -9,5 +9,7 @@
 #include "sqakd/nn/models/resnet.hpp"
 #include "sqakd/nn/models/vgg.hpp"
 #include "sqakd/nn/pool.hpp"
+#include "sqakd/nn/quantize.hpp"
+#include "sqakd/nn/quantized.hpp"
 #include "sqakd/nn/residual.hpp"
 #include "sqakd/nn/sequential.hpp"

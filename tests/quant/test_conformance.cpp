@@ -57,7 +57,6 @@ struct broken_interval : quant::interval_method<2, quant::tensor_role::activatio
 struct broken_preset {
     static constexpr int bits = 2;
     static constexpr quant::tensor_role role = quant::tensor_role::activation;
-    static constexpr bool has_output_scale = false;
     using estimator = quant::clipped_ste;
     template <class T>
     using type = quant::fake_quant<broken_interval<T>, quant::clipped_ste, T>;
@@ -66,7 +65,6 @@ struct broken_preset {
 struct unmasked_as_clipped {
     static constexpr int bits = 2;
     static constexpr quant::tensor_role role = quant::tensor_role::activation;
-    static constexpr bool has_output_scale = false;
     template <class T>
     using type = quant::fake_quant<quant::interval_method<2, quant::tensor_role::activation, T>, quant::ste, T>;
 };
