@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
     app.add_option("--batch", s.batch, "batch size")->check(CLI::PositiveNumber);
     app.add_option("--temperature", s.temperature, "KL temperature T")->check(CLI::PositiveNumber);
     app.add_option("--delta", s.delta, "EWGS delta (0 = clipped STE)")->check(CLI::NonNegativeNumber);
+    app.add_option("--ewgs-update-every", s.ewgs_update_every,
+                   "set the EWGS deltas from the Hessian trace every N epochs (0 = keep --delta)");
     app.add_option("--kd-gamma", s.kd_gamma, "kd: weight of the cross-entropy");
     app.add_option("--kd-alpha", s.kd_alpha, "kd: weight of the KL term");
     app.add_option("--lr-model", s.lr_model, "Adam lr of the weights");

@@ -34,6 +34,7 @@ struct student_options {
     std::uint64_t seed = 0;
     std::size_t epochs = 6, batch = 256, train_subset = 0, test_subset = 0, max_batches = 0, stop_after = 0;
     double temperature = 4, delta = 0, kd_gamma = 1, kd_alpha = 1;
+    std::size_t ewgs_update_every = 0;  ///< > 0: EWGS deltas from the Hessian trace every N epochs
     double lr_model = 1e-3, weight_decay = 1e-4, lr_quant = 1e-5;
     int threads = 2;
     std::string teacher, run_dir, data_dir = sqakd::data::default_fashion_mnist_dir;
@@ -136,11 +137,14 @@ student_result run_student(const student_options& s) {
     o.progress = s.progress;
     o.max_batches = s.max_batches;
     o.stop_after = s.stop_after;
+    o.ewgs_update_every = s.ewgs_update_every;
+    o.ewgs_temperature = s.temperature;
     o.label = s.quantizer + " W" + std::to_string(WQ::bits) + "A" + std::to_string(AQ::bits) + " " + s.method;
-    const std::string estimator = s.delta == 0 ? "clipped_ste" : "ewgs";
+    const std::string estimator = s.delta == 0 && s.ewgs_update_every == 0 ? "clipped_ste" : "ewgs";
     o.meta = {{"model", "resnet20"}, {"dataset", "fashion-mnist"}, {"method", s.method},
               {"quantizer", s.quantizer}, {"w_bits", std::to_string(WQ::bits)}, {"a_bits", std::to_string(AQ::bits)},
-              {"estimator", estimator}, {"delta", std::to_string(s.delta)}, {"temperature", std::to_string(s.temperature)},
+              {"estimator", estimator}, {"delta", std::to_string(s.delta)},
+              {"ewgs_update_every", std::to_string(s.ewgs_update_every)}, {"temperature", std::to_string(s.temperature)},
               {"seed", std::to_string(s.seed)}, {"threads", std::to_string(s.threads)}, {"teacher", s.teacher},
               {"commit", s.commit}, {"command", s.command}};
     train::distill_result res;
@@ -190,7 +194,7 @@ student_result run_student(const student_options& s) {
     }
     const std::string* commit = io::detail::meta_find(res.meta, "commit");
     out.record = {{"kind", "accuracy"}, {"model", "resnet20"}, {"dataset", "fashion-mnist"}, {"method", s.method},
-                  {"quantizer", s.quantizer}, {"estimator", estimator}, {"delta", s.delta},
+                  {"quantizer", s.quantizer}, {"estimator", estimator}, {"delta", s.delta}, {"ewgs_update_every", s.ewgs_update_every},
                   {"w_bits", WQ::bits}, {"a_bits", AQ::bits}, {"epochs", s.epochs}, {"seed", s.seed},
                   {"top1", out.top1}, {"last3_top1", out.last3_top1}, {"per_epoch_top1", out.per_epoch_top1},
                   {"teacher", s.teacher}, {"teacher_top1", out.teacher_top1}, {"temperature", s.temperature},

@@ -386,3 +386,51 @@ TEST_CASE("distill trains with a feature loss (KL + attention transfer at the st
     CHECK(a != b);
     CHECK_THROWS_AS(run(s, distill::sqakd_kl_at{4.0, 1000.0, {5, 99}}, tl, o), error::shape_mismatch);
 }
+
+TEST_CASE("distill: EWGS deltas from the Hessian trace every N epochs are set, stored and restored on resume") {
+    set_num_threads(2);
+    small_setup s;
+    data::unlabeled_loader tl(s.train_ds, s.opts());
+    using ewgs_student = nn::quantize_t<teacher_t, quant::interval_weight<2, quant::ewgs>, quant::interval_act<2, quant::ewgs>>;
+    train::distill_options o;
+    o.epochs = 2;
+    o.max_batches = 2;
+    o.progress = false;
+    o.ewgs_update_every = 1;
+    o.ewgs.max_probes = 3;
+    auto run_ewgs = [&](const std::string& dir, std::size_t stop_after, std::vector<double>* deltas) {
+        auto st = std::make_unique<ewgs_student>();
+        nn::copy_from_teacher(*st, s.teacher);
+        train::distill_options oo = o;
+        oo.run_dir = dir;
+        oo.stop_after = stop_after;
+        train::distill(s.teacher, *st, distill::sqakd_kl{4.0}, tl, static_cast<data::loader*>(nullptr), oo);
+        if (deltas)
+            nn::for_each_quantized(*st, [&](auto& l) {
+                deltas->push_back(l.weight_quant().estimator().delta);
+                deltas->push_back(l.act_quant().estimator().delta);
+            });
+        return io::weights_checksum(*st);
+    };
+    const std::string da = temp_dir("ewgs_a"), db = temp_dir("ewgs_b");
+    std::vector<double> d_full;
+    const std::string full = run_ewgs(da, 0, &d_full);
+    REQUIRE(d_full.size() == 36);
+    std::size_t positive = 0;
+    for (double d : d_full) {
+        CHECK(std::isfinite(d));
+        CHECK(d >= 0);
+        positive += d > 0;
+    }
+    CHECK(positive > 0);
+    const auto ck = io::read_checkpoint(da + "/last.sqakd");
+    CHECK(std::stod(ck.get("ewgs_delta_w_0")) == d_full[0]);
+    // interrupted after epoch 1 and resumed: same deltas, same weights
+    run_ewgs(db, 1, nullptr);
+    std::vector<double> d_res;
+    CHECK(run_ewgs(db, 0, &d_res) == full);
+    CHECK(d_res == d_full);
+    // and the update changed the training: without it the weights differ
+    o.ewgs_update_every = 0;
+    CHECK(run_ewgs(temp_dir("ewgs_c"), 0, nullptr) != full);
+}

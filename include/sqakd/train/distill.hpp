@@ -23,6 +23,11 @@
 // o.init_quantizers, the first training forward initialises every quantizer from the input its
 // layer gets (SQAKD.md §3) - that forward is the first training step, as in the reference code.
 //
+// EWGS: with o.ewgs_update_every = N > 0 the deltas of the quant::ewgs quantizers are set from
+// the Hessian trace every N epochs (see distill_options); the current deltas of all quantizers
+// are stored in every checkpoint ("ewgs_delta_w_<i>", "ewgs_delta_a_<i>", forward order) and
+// restored on resume, so a resumed run continues with the same deltas.
+//
 // Files in run_dir, as train::fit: metrics.jsonl (one line per epoch), last.sqakd and
 // epoch_<k>.sqakd (student parameters including the quantizers', BN buffers, both optimisers'
 // state as "optim_model." / "optim_quant." extras, metadata with "epoch",
@@ -47,6 +52,7 @@
 #include "sqakd/optim/adam.hpp"
 #include "sqakd/optim/param_group.hpp"
 #include "sqakd/optim/schedule.hpp"
+#include "sqakd/quant/ewgs_update.hpp"
 #include "sqakd/train/evaluate.hpp"
 #include "sqakd/train/fit.hpp"
 #include "sqakd/train/metrics.hpp"
@@ -61,6 +67,13 @@ struct distill_options {
     double lr_quant = 1e-5;          ///< Adam lr of the quantizer parameters
     double quant_weight_decay = 0;   ///< e.g. PACT's L2 on alpha
     bool init_quantizers = true;     ///< fresh start: the first forward initialises the quantizers
+    /// > 0: every N epochs (at the first batch of epochs 0, N, 2N, ...; after the quantizer
+    /// initialisation on a fresh start) set the delta of every quant::ewgs quantizer from the
+    /// Hessian trace (quant::ewgs_hessian_update) on that batch, with the label-free KL loss at
+    /// ewgs_temperature against the teacher's logits. 0: deltas stay as given.
+    std::size_t ewgs_update_every = 0;
+    double ewgs_temperature = 4.0;
+    quant::ewgs_update_options ewgs;
     std::string run_dir;             ///< checkpoints + metrics.jsonl; empty: neither
     bool resume = true;
     bool keep_every_epoch = true;
@@ -85,12 +98,12 @@ struct distill_result {
 };
 
 namespace detail {
-template <class Data>
-struct image_source {
-    // A labelled loader viewed as images only (so a label-free loss cannot read labels).
-    explicit image_source(const Data& d) : src(d) {}
-    data::unlabeled_loader src;
-};
+template <class Student>
+bool quant_init_pending(Student& s) {
+    bool p = false;
+    nn::for_each_quantized(s, [&](auto& l) { p = p || l.quant_init_pending(); });
+    return p;
+}
 }  // namespace detail
 
 template <class Teacher, class Student, class Loss, class Data, class TestLoader = data::loader>
@@ -146,6 +159,14 @@ distill_result distill(Teacher& teacher, Student& student, const Loss& loss, Dat
         res.start_epoch = static_cast<std::size_t>(std::stoull(ck.get("epoch")));
         for (const auto& kv : ck.meta)
             if (kv.first.rfind("weights_checksum_epoch_", 0) == 0) io::detail::meta_set(meta, kv.first, kv.second);
+        std::size_t qi = 0;
+        nn::for_each_quantized(student, [&](auto& l) {
+            const std::string* w = io::detail::meta_find(ck.meta, "ewgs_delta_w_" + std::to_string(qi));
+            const std::string* a = io::detail::meta_find(ck.meta, "ewgs_delta_a_" + std::to_string(qi));
+            if (w) l.weight_quant().estimator().delta = std::stod(*w);
+            if (a) l.act_quant().estimator().delta = std::stod(*a);
+            ++qi;
+        });
         resumed = true;
         if (o.progress)
             std::fprintf(stderr, "%s: resuming from %s after epoch %zu\n", o.label.c_str(), last.c_str(), res.start_epoch);
@@ -171,12 +192,27 @@ distill_result distill(Teacher& teacher, Student& student, const Loss& loss, Dat
                      o.progress);
         double loss_sum = 0;
         std::size_t seen = 0, agree = 0;
+        bool ewgs_due = o.ewgs_update_every > 0 && e % o.ewgs_update_every == 0;
         for (std::size_t b = 0; b < nb; ++b) {
             if constexpr (needs_labels)
                 source.batch(b, x, y);
             else
                 source.batch(b, x);
             const std::size_t bs = x.shape()[0];
+            if (ewgs_due && !detail::quant_init_pending(student)) {
+                const tensor<T> zt_u = teacher.forward(x, nn::mode::eval);
+                const auto ur = quant::ewgs_hessian_update(student, distill::sqakd_kl{o.ewgs_temperature}, x, zt_u, o.ewgs);
+                ewgs_due = false;
+                if (files) {
+                    std::vector<metric> fields{{"phase", "ewgs_update"}, {"epoch", static_cast<long long>(e)},
+                                               {"probes", static_cast<long long>(ur.probes)}};
+                    for (std::size_t i = 0; i < ur.weight_delta.size(); ++i) {
+                        fields.push_back({"delta_w_" + std::to_string(i), ur.weight_delta[i]});
+                        fields.push_back({"delta_a_" + std::to_string(i), ur.act_delta[i]});
+                    }
+                    log.write(fields);
+                }
+            }
             nn::zero_grad(student);
             const tensor<T>* zt = nullptr;
             if constexpr (needs_teacher) zt = &teacher.forward(x, nn::mode::eval);
@@ -241,6 +277,15 @@ distill_result distill(Teacher& teacher, Student& student, const Loss& loss, Dat
             std::snprintf(buf, sizeof buf, "%.2f", r.test_top1);
             io::detail::meta_set(meta, "test_top1", buf);
             io::detail::meta_set(meta, "weights_checksum_epoch_" + std::to_string(r.epoch), r.weights_checksum);
+            std::size_t qi = 0;
+            nn::for_each_quantized(student, [&](auto& l) {
+                char d[40];
+                std::snprintf(d, sizeof d, "%.17g", l.weight_quant().estimator().delta);
+                io::detail::meta_set(meta, "ewgs_delta_w_" + std::to_string(qi), d);
+                std::snprintf(d, sizeof d, "%.17g", l.act_quant().estimator().delta);
+                io::detail::meta_set(meta, "ewgs_delta_a_" + std::to_string(qi), d);
+                ++qi;
+            });
             io::checkpoint_extra extra;
             extra.meta = meta;
             detail::put_optimizer_state(opt_model, extra, "optim_model.");
