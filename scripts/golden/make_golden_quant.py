@@ -51,6 +51,14 @@ float32 summation error measured relative to the sum (the C++ measure) is amplif
 per-element terms of every parameter gradient are computed from the closed forms below, and dy
 is re-drawn (same generator, deterministic) until sum|terms| / |sum terms| <= COND_MAX = 20 for
 every parameter gradient (per channel for lsq per-channel s). The script prints it per case.
+EWGS adds an error of the terms themselves: the factor uses v - q, computed from a float32 v of
+magnitude up to L - 1, so at b = 8 one rounding of v moves a term by ~4e-6 of itself, and a step
+constant rounded once ((L-1)/(u-l), 1/s) moves all terms coherently (measured: 1.7e-5 on a
+grad.l that passed COND_MAX). rounding_sensitivity() estimates this error relative to the
+gradient (the C++ measure); dy is also re-drawn until it is <= SENS_MAX = RTOL/3, and the EWGS
+b = 8 cases use parameters whose step constants are exact in float32 (exact_step(); the
+coherent part is then absent), since no dy brings the coherent part under SENS_MAX. Printed
+per case as "sens".
 
 CONVENTIONS (all b bits, L = 2^b, round = round half to even = torch.round = std::nearbyint):
 
@@ -71,10 +79,11 @@ interval (QIL/EWGS style), parameters l, u:
 
 interval_conv (a conv layer with interval quantizers and the output scale s):
     out = conv2d(Q_a(x; l_a, u_a), Q_w(W; l_w, u_w), stride 1, padding 1, no bias) * |s|
-    Q_a, Q_w as above (delta = 0); gradients by autograd for x, W, l_a, u_a, l_w, u_w, s;
+    Q_a, Q_w as above (the same delta in both); gradients by autograd for x, W, l_a, u_a, l_w,
+    u_w, s;
     asserted: grad.s = sign(s) sum(dout * conv(y_a, y_w)), and dx, grad.l_a, grad.u_a,
-    grad.l_w, grad.u_w equal the interval closed form applied to dL/dy_a, dL/dy_w (which carry
-    the factor |s|). s is the §3 init value
+    grad.l_w, grad.u_w, dW equal the interval closed form applied to dL/dy_a, dL/dy_w (which
+    carry the factor |s|). s is the §3 init value
     mean|conv(x, W)| / mean|conv(Q_a(x), Q_w(W))| (positive), rounded to float32.
 
 lsq, step s (scalar per tensor, or one per output channel = dim 0 of the weight):
@@ -104,10 +113,15 @@ dorefa (weights), no parameters:
     All-zero w: w' = 0.5 exactly, y = 2 round((L-1)/2)/(L-1) - 1 (b = 2: v = 1.5 rounds to 2,
     y = 1/3), dx = dy/m = 1e5 dy (the path through m contributes t = 0), asserted finite.
 
-"plain STE" estimator (cases *_plainste_*): the forward and the parameter gradients are those of
-the clipped case; dx has no clip mask: dx = dL/dv dv/dx everywhere with dv/dx the inside value
-((L-1)/(u-l) interval, 1/s lsq, (L-1)/alpha pact). Outside the range v - q = 0, so there
-dx = dy/(u-l) (interval activations), dy (lsq), dy (pact). Computed by hand.
+"plain STE" estimator (cases *_plainste_*, delta = 0): the forward and the parameter gradients
+are those of the clipped case; dx has no clip mask: dx = dL/dv dv/dx everywhere with dv/dx the
+inside value ((L-1)/(u-l) interval, 1/s lsq, (L-1)/alpha pact). Outside the range v - q = 0, so
+there dx = dy/(u-l) (interval activations), 2 dy/(u-l) (interval weights), dy (lsq, per tensor
+or per channel), dy (pact). Computed by hand. interval_conv: plain STE on both quantizers, so dx
+and dW are unmasked (from dL/dy_a, dL/dy_w). dorefa: w' always lies inside [0, 1], so plain STE
+equals clipped (dx by autograd; asserted identical to the clipped computation). Asserted for
+every plain case: all outputs but dx (and dW) equal the clipped computation, and dx (dW) differ
+from it (except dorefa).
 
 CASES (one file each, name = file name; b in {1, 2, 4, 8} unless stated):
     interval_w_b{b}     x [6,3,3,3] ~ N(0, 0.1) + 10% outliers beyond the bounds;
@@ -121,11 +135,18 @@ CASES (one file each, name = file name; b in {1, 2, 4, 8} unless stated):
     dorefa_w_b{b}       x [6,3,3,3] ~ N(0, 0.5)
     interval_conv_b{b}  x [2,3,6,6] (as interval_a, l_a = 0.05, u_a = 2.5), W [4,3,3,3]
                         ~ N(0, 0.2) + 10% outliers, l_w = -0.55, u_w = 0.62, s from the init formula
-    EWGS, delta = 0.25, b in {2, 4}: interval_a_ewgs, interval_w_ewgs, lsq_w_ewgs, lsq_a_ewgs,
-                        pact_a_ewgs, dorefa_w_ewgs (data as the STE case of the same name)
-    plain STE, b = 2:   interval_a_plainste_b2, lsq_a_plainste_b2, pact_a_plainste_b2
-    dorefa_w_zero_b2    x = 0 [6,3,3,3]
-Each case has its own deterministic torch.Generator seed. Sanity asserted per case: codes are
+    <family>_ewgs_b{b}      EWGS (clipped), delta = 0.25, for all 8 families above
+                            (interval_conv: EWGS on both quantizers); at b = 8 with exact steps:
+                            interval_w l, u = -0.28125, 0.34375; interval_a l, u = 0.125, 2.0;
+                            interval_conv l_a, u_a = 0.0625, 2.5625, l_w, u_w = -0.5625, 0.6875;
+                            lsq s (each s_c) rounded to the nearest power of two
+    <family>_plainste_b{b}  plain STE (delta = 0) for all 8 families above
+                            (data as the clipped-STE case of the same family, own seed)
+    dorefa_w_zero_b2        x = 0 [6,3,3,3]
+That is 8 families x 3 estimators x 4 bit widths + 1 = 97 files. Each case has its own
+deterministic torch.Generator seed, 5000 + its index in case_list(); the order there keeps the
+seeds of the cases that existed before the completion to all families/estimators/bits (EWGS
+at b = 2, 4 for 6 families, plain STE at b = 2 for 3) unchanged, so their files are too. Sanity asserted per case: codes are
 integers in [Qn, Qp]; on a dense input sweeping past both clip bounds (with the case's
 parameters) all L codes (2 for lsq b = 1 weights) occur; clipped elements exist on the
 sides the case is meant to test; all outputs finite.
@@ -146,6 +167,8 @@ OUT_DIR = os.path.join(ROOT, "tests", "data", "golden_quant")
 MARGIN = 1e-3          # level units: min distance to rounding midpoints and clip bounds
 RTOL = 1e-5            # PyTorch float32 vs stored golden (asserted)
 COND_MAX = 20.0        # max sum|terms| / |sum| of a parameter gradient (dy re-drawn otherwise)
+U_V = 2.0 ** -24       # relative float32 rounding of the level value v (rounding_sensitivity)
+SENS_MAX = RTOL / 3    # max rounding_sensitivity of a parameter gradient (dy re-drawn otherwise)
 EWGS_DELTA = 0.25
 
 torch.set_num_threads(1)
@@ -355,6 +378,14 @@ def compute(spec, dtype):
             out["grad." + n] = P[n].grad.detach()
         aux = {"a": aux_a, "w": aux_w, "conv": c.detach(),
                "g_ya": ya.grad.detach(), "g_yw": yw.grad.detach()}
+        if plain:  # no clip mask on dx, dW; the parameter gradients stay those of autograd
+            with torch.no_grad():
+                gqa = aux["g_ya"] / (L - 1)
+                gqw = aux["g_yw"] * 2 / (L - 1)
+                out["dx"] = ((L - 1) * gqa * ewgs_factor(gqa, aux_a["v"], aux_a["q"], delta)
+                             / (P["u_a"].detach() - P["l_a"].detach()))
+                out["dW"] = ((L - 1) * gqw * ewgs_factor(gqw, aux_w["v"], aux_w["q"], delta)
+                             / (P["u_w"].detach() - P["l_w"].detach()))
     else:
         raise ValueError(kind)
     return out, aux
@@ -453,6 +484,17 @@ W_SHAPE = (6, 3, 3, 3)
 A_SHAPE = (2, 3, 5, 5)
 
 
+def exact_step(bits, delta):
+    """EWGS at b = 8: the makers pick parameters whose step constants are exact in float32
+    (interval: u - l and (L-1)/(u-l); lsq: s a power of two, so 1/s and Qn s), see
+    rounding_sensitivity."""
+    return delta > 0 and bits == 8
+
+
+def pow2(v):
+    return 2.0 ** round(math.log2(v))
+
+
 def spec_of(kind, bits, delta, plain, x, params, desc):
     return {"kind": kind, "bits": bits, "delta": delta, "plain": plain, "x": x,
             "params": params, "desc": desc}
@@ -461,6 +503,8 @@ def spec_of(kind, bits, delta, plain, x, params, desc):
 def make_interval_w(gen, bits, delta, plain):
     L = 2 ** bits
     l, u = f32(-0.27), f32(0.33)
+    if exact_step(bits, delta):
+        l, u = f32(-0.28125), f32(0.34375)   # u - l = 5/8, (L-1)/(u-l) = 408
     bound = max(-l.item(), u.item())
     sampler = lambda n: mixture(gen, n, [(0.10, signed_uniform(1.1 * bound, 2.0 * bound)),
                                          (0.90, normal(0.1))])
@@ -480,6 +524,8 @@ def act_sampler(gen, lo, hi, neg=0.15, above=0.10):
 def make_interval_a(gen, bits, delta, plain):
     L = 2 ** bits
     l, u = f32(0.1), f32(2.0)
+    if exact_step(bits, delta):
+        l, u = f32(0.125), f32(2.0)          # u - l = 15/8, (L-1)/(u-l) = 136
     sampler = act_sampler(gen, l.item(), u.item())
     vr = lambda t: (t.double() - l.double()) / (u.double() - l.double()) * (L - 1)
     x = fix_margins(draw(gen, A_SHAPE, sampler), sampler, vr, 0, L - 1, False)
@@ -495,6 +541,8 @@ LSQ_DESC = ("v = clamp(x/s_eff, Qn, Qp), q = round_ewgs(v), y = q s_eff, "
 def make_lsq_w(gen, bits, delta, plain):
     Qn, Qp, binary = lsq_levels(bits, True)
     s = f32(0.25 / max(Qp, 1))
+    if exact_step(bits, delta):
+        s = f32(pow2(s.item()))
     bound = max(-Qn, Qp) * s.item()
     sampler = lambda n: mixture(gen, n, [(0.10, signed_uniform(1.1 * bound, 2.0 * bound)),
                                          (0.90, normal(0.1))])
@@ -511,6 +559,8 @@ def make_lsq_wpc(gen, bits, delta, plain):
     C = W_SHAPE[0]
     sig = [0.1 * (0.5 + 0.2 * c) for c in range(C)]
     s = torch.tensor([2.5 * sg / max(Qp, 1) for sg in sig], dtype=torch.float32)
+    if exact_step(bits, delta):
+        s = torch.tensor([pow2(v) for v in s.tolist()], dtype=torch.float32)
     chans = []
     for c in range(C):
         bound = max(-Qn, Qp) * s[c].item()
@@ -529,6 +579,8 @@ def make_lsq_wpc(gen, bits, delta, plain):
 def make_lsq_a(gen, bits, delta, plain):
     Qn, Qp, binary = lsq_levels(bits, False)
     s = f32(2.0 / Qp)
+    if exact_step(bits, delta):
+        s = f32(pow2(s.item()))
     hi = Qp * s.item()
     sampler = lambda n: mixture(gen, n, [(0.05, abs_normal(0.3, -1.0)),
                                          (0.07, uniform(1.05 * hi, 1.8 * hi)),
@@ -585,6 +637,9 @@ def make_interval_conv(gen, bits, delta, plain):
     L = 2 ** bits
     l_a, u_a = f32(0.05), f32(2.5)
     l_w, u_w = f32(-0.55), f32(0.62)
+    if exact_step(bits, delta):
+        l_a, u_a = f32(0.0625), f32(2.5625)  # u_a - l_a = 5/2, (L-1)/(u_a-l_a) = 102
+        l_w, u_w = f32(-0.5625), f32(0.6875)  # u_w - l_w = 5/4, (L-1)/(u_w-l_w) = 204
     sa = act_sampler(gen, l_a.item(), u_a.item())
     vra = lambda t: (t.double() - l_a.double()) / (u_a.double() - l_a.double()) * (L - 1)
     x = fix_margins(draw(gen, (2, 3, 6, 6), sa), sa, vra, 0, L - 1, False)
@@ -604,6 +659,12 @@ def make_interval_conv(gen, bits, delta, plain):
                    "interval conv layer: out = conv2d(Q_a(x; l_a, u_a), Q_w(W; l_w, u_w), stride 1, "
                    "padding 1, no bias) * |s|; Q_a: y = q/(L-1), Q_w: y = 2q/(L-1) - 1, "
                    "q = round(clamp((x-l)/(u-l), 0, 1) (L-1)); s = init mean|conv(x,W)|/mean|conv(Q_a,Q_w)|")
+
+
+FAMILIES = (("interval_w", make_interval_w), ("interval_a", make_interval_a),
+            ("lsq_w", make_lsq_w), ("lsq_wpc", make_lsq_wpc), ("lsq_a", make_lsq_a),
+            ("pact_a", make_pact_a), ("dorefa_w", make_dorefa_w),
+            ("interval_conv", make_interval_conv))
 
 
 def case_list():
@@ -629,6 +690,17 @@ def case_list():
               ("lsq_a_plainste_b2", make_lsq_a, 2, 0.0, True),
               ("pact_a_plainste_b2", make_pact_a, 2, 0.0, True),
               ("dorefa_w_zero_b2", make_dorefa_zero, 2, 0.0, False)]
+    # Completion to every family x estimator x b in {1, 2, 4, 8}: appended after the cases above
+    # so that their seeds (5000 + index), and hence their files, are unchanged.
+    have = {c[0] for c in cases}
+    for b in (1, 2, 4, 8):
+        for fam, maker in FAMILIES:
+            for tag, delta, plain in (("ewgs", EWGS_DELTA, False), ("plainste", 0.0, True)):
+                name = f"{fam}_{tag}_b{b}"
+                if name not in have:
+                    cases.append((name, maker, b, delta, plain))
+    names = [c[0] for c in cases]
+    assert len(names) == len(set(names))
     return cases
 
 
@@ -706,6 +778,27 @@ def check_case(name, spec, out, aux):
         close(out["grad." + n], t.sum(dim=dims) if dims else t.sum(), what=f"{name} grad.{n}")
     if dx_want is not None:
         close(out["dx"], dx_want, what=f"{name} dx")
+    if kind == "interval_conv":
+        w = aux["w"]
+        dwc, dwp, _, _ = interval_closed(P["W"], P["l_w"], P["u_w"], aux["g_yw"] * 2 / (L - 1),
+                                         w["v"], w["q"], L, delta)
+        close(out["dW"], dwp if plain else dwc, what=f"{name} dW")
+    if plain:
+        # the plain-STE dx must differ from the clipped one exactly on the clipped elements
+        # (dorefa has no clip: equal everywhere); checks that the case exercises the estimator
+        clipped = dict(spec, plain=False)
+        oc, _ = compute(clipped, torch.float64)
+        for k in oc:
+            if k not in ("dx", "dW"):
+                assert torch.equal(oc[k], out[k]), f"{name}: {k} differs from the clipped case"
+        for k in ("dx", "dW"):
+            if k not in oc:
+                continue
+            diff = (oc[k] != out[k])
+            if kind == "dorefa_w":
+                assert not diff.any(), f"{name}: dorefa plain STE differs from clipped"
+            else:
+                assert diff.any(), f"{name}: {k} equals the clipped one (no clipped element?)"
     if kind.startswith("lsq"):
         s = P["s"]
         se = s.view(-1, 1, 1, 1) if s.dim() == 1 else s
@@ -761,13 +854,13 @@ def closed_form(spec, aux):
         return {}, None
     if kind == "interval_conv":
         a, w = aux["a"], aux["w"]
-        dxa, _, tla, tua = interval_closed(x, P["l_a"], P["u_a"], aux["g_ya"] / (L - 1),
-                                           a["v"], a["q"], L, delta)
+        dxa, dxap, tla, tua = interval_closed(x, P["l_a"], P["u_a"], aux["g_ya"] / (L - 1),
+                                              a["v"], a["q"], L, delta)
         _, _, tlw, tuw = interval_closed(P["W"], P["l_w"], P["u_w"], aux["g_yw"] * 2 / (L - 1),
                                          w["v"], w["q"], L, delta)
         ts = torch.sign(P["s"]) * dy * aux["conv"]
         return {"l_a": (tla, None), "u_a": (tua, None), "l_w": (tlw, None), "u_w": (tuw, None),
-                "s": (ts, None)}, dxa
+                "s": (ts, None)}, (dxap if plain else dxa)
     raise ValueError(kind)
 
 
@@ -782,6 +875,66 @@ def conditioning(spec, aux):
         den = (t.sum(dim=dims) if dims else t.sum()).abs()
         worst = max(worst, (num / den).max().item())
     return worst
+
+
+def rounding_sensitivity(spec, aux):
+    """Float32 error of the parameter gradients caused by the rounding of the level value v in
+    the EWGS factor 1 + delta sign(g)(v - q) (0 for delta = 0). Not captured by conditioning():
+    it is an error of the terms, not of their sum, and it grows with L: v - q is computed from a
+    float32 v of magnitude up to L - 1, which carries an absolute error of ~2^-24 |v|. At b = 8,
+    delta = 0.25, an implementation computing v = (x - l) * ((L-1)/(u-l)) in float32 was
+    measured 1.7e-5 off the golden interval grad.l of a case that conditioning() accepted.
+    Model: v_i -> v_i (1 + U_V) in the factor only (q, x fixed); with d_i the change of term i,
+        sens = (sqrt(sum_i d_i^2) + c |sum_i d_i|) / |sum_i term_i|
+    worst over the parameter gradients; for lsq_wpc's s, as the C++ measure, max over channels of
+    the numerator over max over channels of the denominator. The first part stands for the
+    independent per-element roundings, the second for a coherent one, the step (L-1)/(u-l) or
+    1/s rounded once for all elements (c = 0 where those are exact in float32, steps_exact(),
+    else 1). The coherent part is ~U_V delta mean(v) cond, ~2e-6 cond at b = 8, which no dy
+    re-draw brings under SENS_MAX; hence exact_step() for the EWGS b = 8 cases. The cases keep
+    sens <= SENS_MAX (dy re-drawn otherwise)."""
+    if spec["delta"] == 0.0:
+        return 0.0
+    c = 0.0 if steps_exact(spec) else 1.0
+
+    def moved(a):
+        return dict(a, v=a["v"] * (1 + U_V))
+    if spec["kind"] == "interval_conv":
+        aux2 = dict(aux, a=moved(aux["a"]), w=moved(aux["w"]))
+    else:
+        aux2 = moved(aux)
+    t0, _ = closed_form(spec, aux)
+    t1, _ = closed_form(spec, aux2)
+    worst = 0.0
+    for n, (t, dims) in t0.items():
+        d = t1[n][0] - t
+        rss = ((d ** 2).sum(dim=dims) if dims else (d ** 2).sum()).sqrt()
+        coh = (d.sum(dim=dims) if dims else d.sum()).abs()
+        den = (t.sum(dim=dims) if dims else t.sum()).abs()
+        worst = max(worst, ((rss + c * coh).max() / den.max()).item())
+    return worst
+
+
+def steps_exact(spec):
+    """Whether the step constants of the case's quantizers are exact in float32 (and float64):
+    interval: u - l and (L-1)/(u-l); lsq: 1/s for every s; pact, dorefa: False (not needed)."""
+    kind, P = spec["kind"], spec["params"]
+    L = 2 ** spec["bits"]
+
+    def exact32(v):
+        return float(np.float32(v)) == v
+
+    if kind.startswith("lsq"):
+        return all(exact32(1.0 / v) for v in P["s"].double().reshape(-1).tolist())
+    pairs = {"interval_w": [("l", "u")], "interval_a": [("l", "u")],
+             "interval_conv": [("l_a", "u_a"), ("l_w", "u_w")]}.get(kind)
+    if pairs is None:
+        return False
+    for ln, un in pairs:
+        w = P[un].item() - P[ln].item()
+        if not (exact32(w) and exact32((L - 1) / w)):
+            return False
+    return True
 
 
 # ----------------------------------------------------------------------------------------------
@@ -801,15 +954,16 @@ def build_all():
             spec["dy"] = torch.randn(*yshape, generator=gen).float()
             ref, aux = compute(spec, torch.float64)
             cond = conditioning(spec, aux)
-            if cond <= COND_MAX:
+            sens = rounding_sensitivity(spec, aux)
+            if cond <= COND_MAX and sens <= SENS_MAX:
                 break
-        assert cond <= COND_MAX, f"{name}: no well-conditioned dy found"
+        assert cond <= COND_MAX and sens <= SENS_MAX, f"{name}: no well-conditioned dy found"
 
         check_case(name, spec, ref, aux)
         low, _ = compute(spec, torch.float32)
         errs = {k: rel_err(low[k].numpy(), v.float().numpy()) for k, v in ref.items()}
         worst = max(errs.values())
-        report.append((name, worst, cond))
+        report.append((name, worst, cond, sens))
 
         lines = [f"# sqakd golden case '{name}' (scripts/golden/make_golden_quant.py, torch {torch.__version__})\n",
                  f"# quantizer: {spec['desc']}\n",
@@ -840,10 +994,10 @@ def main():
     ok = True
     print("PyTorch float32 vs stored golden (float64 rounded), worst max_i|a-b| / max_i|b| per case,"
           " and the worst parameter-gradient conditioning sum|terms|/|sum|:")
-    for name, worst, cond in report:
+    for name, worst, cond, sens in report:
         flag = "ok" if worst <= RTOL else "EXCEEDS"
         ok &= worst <= RTOL
-        print(f"  {name:24s} {worst:9.3e}  (rtol {RTOL:g}) {flag}   cond {cond:6.2f}")
+        print(f"  {name:25s} {worst:9.3e}  (rtol {RTOL:g}) {flag}   cond {cond:6.2f}   sens {sens:8.2e}")
     if args.check:
         for name, text in files.items():
             path = os.path.join(args.out, name + ".txt")
@@ -858,6 +1012,7 @@ def main():
         extra = sorted(set(f[:-4] for f in os.listdir(args.out) if f.endswith(".txt")) - set(files))
         for e in extra:
             print(f"not generated by this script: {e}.txt")
+            ok = False
         print("check: " + ("all files identical" if ok else "FAILED"))
     else:
         os.makedirs(args.out, exist_ok=True)

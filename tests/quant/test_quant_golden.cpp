@@ -2,6 +2,9 @@
 // implements SQAKD.md §3 in float64 on the stored float32 inputs; tests/data/golden_quant/).
 // Every case compares y, dLoss/dx and every parameter gradient with the error measure of
 // tests/golden/golden_check.hpp at rtol 1e-5, and insists that every stored tensor was compared.
+// Coverage: every family (interval_w, interval_a, lsq_w, lsq_wpc, lsq_a, pact_a, dorefa_w,
+// interval_conv) x estimator (clipped_ste, ewgs with delta 0.25, plain ste) x 1, 2, 4, 8 bits,
+// plus the all-zero dorefa case (97 files).
 #include <doctest/doctest.h>
 
 #include <string>
@@ -19,6 +22,25 @@ golden_file load_case(const std::string& name) {
     return golden_file::load(std::string(SQAKD_TEST_DATA_DIR) + "/golden_quant/" + name + ".txt");
 }
 
+/// The file-name tag and the EWGS delta stored in the files of an estimator (the file names
+/// are <family><tag>_b<bits>, see scripts/golden/make_golden_quant.py).
+template <class Est>
+struct est_files;
+template <>
+struct est_files<quant::clipped_ste> {
+    static constexpr const char* tag = "";
+    static constexpr double delta = 0.0;
+};
+template <>
+struct est_files<quant::ewgs> {
+    static constexpr const char* tag = "_ewgs";
+    static constexpr double delta = 0.25;
+};
+template <>
+struct est_files<quant::ste> {
+    static constexpr const char* tag = "_plainste";
+    static constexpr double delta = 0.0;
+};
 
 template <class Q>
 void set_named(Q& q, const std::string& name, const tensor<float>& v) {
@@ -51,6 +73,7 @@ void run_case(const std::string& name, std::initializer_list<const char*> params
     const double bits = f.take("cfg.bits").data()[0];
     const double delta = f.take("cfg.delta").data()[0];
     REQUIRE(static_cast<int>(bits) == Preset::bits);
+    REQUIRE(delta == doctest::Approx(est_files<typename Preset::estimator>::delta));
     typename Preset::template type<float> q(channels);
     q.estimator().delta = delta;
     for (const char* p : params) set_named(q, p, f.take(std::string("param.") + p));
@@ -103,49 +126,40 @@ void run_conv_case(const std::string& name, double delta) {
     CHECK_MESSAGE(f.unused().empty(), "tensors not compared in " << name);
 }
 
-template <int B>
-void run_bits() {
-    const std::string b = "_b" + std::to_string(B);
-    run_case<quant::interval_weight<B>>("interval_w" + b, {"l", "u"});
-    run_case<quant::interval_act<B>>("interval_a" + b, {"l", "u"});
-    run_case<quant::lsq_weight<B>>("lsq_w" + b, {"s"});
-    run_case<quant::lsq_weight_per_channel<B>>("lsq_wpc" + b, {"s"}, 6);
-    run_case<quant::lsq_act<B>>("lsq_a" + b, {"s"});
-    run_case<quant::pact_act<B>>("pact_a" + b, {"alpha"});
-    run_case<quant::dorefa_weight<B>>("dorefa_w" + b, {});
-    run_conv_case<B, quant::clipped_ste>("interval_conv" + b, 0.0);
+/// Every family at B bits with estimator Est: files <family><tag>_b<B>.
+template <int B, class Est>
+void run_families() {
+    const std::string t = std::string(est_files<Est>::tag) + "_b" + std::to_string(B);
+    run_case<quant::interval_weight<B, Est>>("interval_w" + t, {"l", "u"});
+    run_case<quant::interval_act<B, Est>>("interval_a" + t, {"l", "u"});
+    run_case<quant::lsq_weight<B, Est>>("lsq_w" + t, {"s"});
+    run_case<quant::lsq_weight_per_channel<B, Est>>("lsq_wpc" + t, {"s"}, 6);
+    run_case<quant::lsq_act<B, Est>>("lsq_a" + t, {"s"});
+    run_case<quant::pact_act<B, Est>>("pact_a" + t, {"alpha"});
+    run_case<quant::dorefa_weight<B, Est>>("dorefa_w" + t, {});
+    run_conv_case<B, Est>("interval_conv" + t, est_files<Est>::delta);
 }
 
-template <int B>
-void run_ewgs() {
-    using E = quant::ewgs;
-    const std::string b = "_b" + std::to_string(B);
-    run_case<quant::interval_weight<B, E>>("interval_w_ewgs" + b, {"l", "u"});
-    run_case<quant::interval_act<B, E>>("interval_a_ewgs" + b, {"l", "u"});
-    run_case<quant::lsq_weight<B, E>>("lsq_w_ewgs" + b, {"s"});
-    run_case<quant::lsq_act<B, E>>("lsq_a_ewgs" + b, {"s"});
-    run_case<quant::pact_act<B, E>>("pact_a_ewgs" + b, {"alpha"});
-    run_case<quant::dorefa_weight<B, E>>("dorefa_w_ewgs" + b, {});
+template <class Est>
+void run_all_bits() {
+    run_families<1, Est>();
+    run_families<2, Est>();
+    run_families<4, Est>();
+    run_families<8, Est>();
 }
 
 }  // namespace
 
 TEST_CASE("quantizers match PyTorch golden values at 1, 2, 4 and 8 bits (clipped STE)") {
-    run_bits<1>();
-    run_bits<2>();
-    run_bits<4>();
-    run_bits<8>();
+    run_all_bits<quant::clipped_ste>();
 }
 
-TEST_CASE("quantizers with EWGS (delta 0.25) match PyTorch golden values at 2 and 4 bits") {
-    run_ewgs<2>();
-    run_ewgs<4>();
+TEST_CASE("quantizers with EWGS (delta 0.25) match PyTorch golden values at 1, 2, 4 and 8 bits") {
+    run_all_bits<quant::ewgs>();
 }
 
-TEST_CASE("plain STE passes the gradient outside the clip range; parameters as clipped") {
-    run_case<quant::interval_act<2, quant::ste>>("interval_a_plainste_b2", {"l", "u"});
-    run_case<quant::lsq_act<2, quant::ste>>("lsq_a_plainste_b2", {"s"});
-    run_case<quant::pact_act<2, quant::ste>>("pact_a_plainste_b2", {"alpha"});
+TEST_CASE("plain STE passes the gradient outside the clip range; parameters as clipped (1, 2, 4, 8 bits)") {
+    run_all_bits<quant::ste>();
 }
 
 TEST_CASE("dorefa on all-zero weights is finite and matches the golden value") {
