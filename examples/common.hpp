@@ -7,6 +7,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -49,6 +50,31 @@ inline std::string command_line(int argc, char** argv) {
         }
     }
     return s;
+}
+
+/// Test top-1 of every epoch (index e - 1) as recorded in run_dir/metrics.jsonl; -1 where a
+/// line is missing (an empty run_dir gives all -1).
+inline std::vector<double> read_epoch_top1(const std::string& run_dir, std::size_t epochs) {
+    std::vector<double> top1(epochs, -1.0);
+    if (run_dir.empty()) return top1;
+    std::ifstream in(run_dir + "/metrics.jsonl");
+    std::string line;
+    while (std::getline(in, line)) {
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_discarded() || j.value("phase", "") != "epoch" || !j.contains("epoch")) continue;
+        const auto e = j["epoch"].get<std::size_t>();
+        if (e >= 1 && e <= epochs && j["test_top1"].is_number()) top1[e - 1] = j["test_top1"].get<double>();
+    }
+    return top1;
+}
+
+/// Mean of the known (>= 0) values among the last three epochs; -1 when there is none.
+inline double last3_mean(const std::vector<double>& top1) {
+    double sum = 0;
+    std::size_t n = 0;
+    for (std::size_t e = top1.size() >= 3 ? top1.size() - 3 : 0; e < top1.size(); ++e)
+        if (top1[e] >= 0) sum += top1[e], ++n;
+    return n ? sum / static_cast<double>(n) : -1;
 }
 
 /// Writes `j` (pretty-printed) atomically to `path`.

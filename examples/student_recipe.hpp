@@ -158,22 +158,12 @@ student_result run_student(const student_options& s) {
 
     out.epochs_done = res.start_epoch + res.epochs.size();
     out.complete = out.epochs_done >= s.epochs;
-    out.per_epoch_top1.assign(s.epochs, -1.0);
+    out.per_epoch_top1 = read_epoch_top1(s.run_dir, s.epochs);
     // The trained student alone (no optimiser state): what evaluation and export load.
     if (out.complete && !s.run_dir.empty()) {
         io::checkpoint_extra fin;
         fin.meta = res.meta;
         io::save_checkpoint(s.run_dir + "/final.sqakd", student, fin);
-    }
-    if (!s.run_dir.empty()) {
-        std::ifstream in(s.run_dir + "/metrics.jsonl");
-        std::string line;
-        while (std::getline(in, line)) {
-            auto j = nlohmann::json::parse(line, nullptr, false);
-            if (j.is_discarded() || j.value("phase", "") != "epoch" || !j.contains("epoch")) continue;
-            const auto e = j["epoch"].get<std::size_t>();
-            if (e >= 1 && e <= s.epochs && j["test_top1"].is_number()) out.per_epoch_top1[e - 1] = j["test_top1"].get<double>();
-        }
     }
     for (const auto& r : res.epochs) {
         out.per_epoch_top1[r.epoch - 1] = r.test_top1;
@@ -182,11 +172,7 @@ student_result run_student(const student_options& s) {
     if (!res.epochs.empty()) out.images_per_sec = res.epochs.back().images_per_sec;
     if (!out.complete) return out;
     out.top1 = out.per_epoch_top1.back();
-    double sum = 0;
-    std::size_t n = 0;
-    for (std::size_t e = s.epochs >= 3 ? s.epochs - 3 : 0; e < s.epochs; ++e)
-        if (out.per_epoch_top1[e] >= 0) sum += out.per_epoch_top1[e], ++n;
-    out.last3_top1 = n ? sum / static_cast<double>(n) : -1;
+    out.last3_top1 = last3_mean(out.per_epoch_top1);
     std::vector<std::string> checksums;
     for (std::size_t e = 1; e <= s.epochs; ++e) {
         const std::string* c = io::detail::meta_find(res.meta, "weights_checksum_epoch_" + std::to_string(e));

@@ -82,18 +82,8 @@ inline teacher_result run_teacher(teacher_net& net, const teacher_options& t) {
     out.test_images = test_ds.size();
     out.epochs_done = res.start_epoch + res.epochs.size();
     out.complete = out.epochs_done >= t.epochs;
-    out.per_epoch_top1.assign(t.epochs, -1.0);
     // Earlier epochs of a resumed run come from metrics.jsonl.
-    if (!t.run_dir.empty()) {
-        std::ifstream in(t.run_dir + "/metrics.jsonl");
-        std::string line;
-        while (std::getline(in, line)) {
-            auto j = nlohmann::json::parse(line, nullptr, false);
-            if (j.is_discarded() || j.value("phase", "") != "epoch" || !j.contains("epoch")) continue;
-            const auto e = j["epoch"].get<std::size_t>();
-            if (e >= 1 && e <= t.epochs && j["test_top1"].is_number()) out.per_epoch_top1[e - 1] = j["test_top1"].get<double>();
-        }
-    }
+    out.per_epoch_top1 = read_epoch_top1(t.run_dir, t.epochs);
     for (const auto& r : res.epochs) {
         out.per_epoch_top1[r.epoch - 1] = r.test_top1;
         out.seconds += r.seconds;
@@ -101,11 +91,7 @@ inline teacher_result run_teacher(teacher_net& net, const teacher_options& t) {
     if (!res.epochs.empty()) out.images_per_sec = res.epochs.back().images_per_sec;
     if (!out.complete) return out;
     out.top1 = out.per_epoch_top1.back();
-    double s = 0;
-    std::size_t n = 0;
-    for (std::size_t e = t.epochs >= 3 ? t.epochs - 3 : 0; e < t.epochs; ++e)
-        if (out.per_epoch_top1[e] >= 0) s += out.per_epoch_top1[e], ++n;
-    out.last3_top1 = n ? s / static_cast<double>(n) : -1;
+    out.last3_top1 = last3_mean(out.per_epoch_top1);
     out.record = {{"kind", "accuracy"}, {"model", "resnet20"}, {"dataset", "fashion-mnist"}, {"method", "fp"},
                   {"quantizer", "none"}, {"estimator", "none"}, {"w_bits", 32}, {"a_bits", 32},
                   {"epochs", t.epochs}, {"seed", t.seed}, {"top1", out.top1}, {"last3_top1", out.last3_top1},
