@@ -26,15 +26,13 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+NAME=bench_sqakd_step.sh
+# OUT_DIR, BUILD_DIR, PY, usage and the bench_* functions, shared with bench_train_step.sh
+# shellcheck source=scripts/bench/common.sh
+source "$ROOT/scripts/bench/common.sh"
 STEPS=20 WARMUP=5 ROUNDS=3 THREADS=2 BITS="4 2" PARTS=1
-OUT_DIR="$ROOT/benchmarks/results"
-BUILD_DIR=${SQAKD_BENCH_BUILD_DIR:-$ROOT/build-bench}
-PY=/usr/bin/python3   # Debian's python3-torch; a python3 earlier on PATH may lack torch
 
-COMMAND="scripts/bench_sqakd_step.sh"
-for a in "$@"; do COMMAND+=" $(printf '%q' "$a")"; done
-
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&"$(( ${1:-0} ? 2 : 1 ))"; exit "${1:-0}"; }
+bench_command_line "$@"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --steps) STEPS=$2; shift 2 ;;
@@ -45,37 +43,24 @@ while [[ $# -gt 0 ]]; do
     --no-parts) PARTS=0; shift ;;
     --out-dir) OUT_DIR=$2; shift 2 ;;
     -h|--help) usage 0 ;;
-    *) echo "bench_sqakd_step.sh: unknown argument '$1'" >&2; usage 2 ;;
+    *) echo "$NAME: unknown argument '$1'" >&2; usage 2 ;;
   esac
 done
-for v in STEPS WARMUP ROUNDS THREADS; do
-  [[ ${!v} =~ ^[0-9]+$ ]] || { echo "bench_sqakd_step.sh: $v must be a non-negative integer, got '${!v}'" >&2; exit 2; }
-done
-(( ROUNDS >= 1 && STEPS >= 1 && THREADS >= 1 )) || { echo "bench_sqakd_step.sh: --rounds, --steps and --threads must be >= 1" >&2; exit 2; }
+bench_check_counts STEPS WARMUP ROUNDS THREADS
 read -r -a BIT_LIST <<<"$BITS"
-(( ${#BIT_LIST[@]} >= 1 )) || { echo "bench_sqakd_step.sh: --bits needs at least one bit width" >&2; exit 2; }
+(( ${#BIT_LIST[@]} >= 1 )) || { echo "$NAME: --bits needs at least one bit width" >&2; exit 2; }
 for b in "${BIT_LIST[@]}"; do
-  [[ $b == 4 || $b == 2 ]] || { echo "bench_sqakd_step.sh: --bits: sqakd_bench_sqakd has W4A4 and W2A2 students, got '$b'" >&2; exit 2; }
+  [[ $b == 4 || $b == 2 ]] || { echo "$NAME: --bits: sqakd_bench_sqakd has W4A4 and W2A2 students, got '$b'" >&2; exit 2; }
 done
 
-"$PY" -c 'import torch' 2>/dev/null || { echo "bench_sqakd_step.sh: $PY cannot import torch (Debian: apt install python3-torch)" >&2; exit 1; }
+bench_require_torch
 
-# 1. Build (configure once; the build is incremental).
-if [[ ! -f "$BUILD_DIR/CMakeCache.txt" ]]; then
-  cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DSQAKD_BUILD_TESTS=OFF \
-    -DSQAKD_BUILD_EXAMPLES=OFF -DSQAKD_BUILD_BENCHMARKS=ON >/dev/null
-fi
-cmake --build "$BUILD_DIR" --target sqakd_bench_sqakd -j "$(nproc)" >/dev/null
-BENCH="$BUILD_DIR/benchmarks/sqakd_bench_sqakd"
+# 1. Build (configure once; the build is incremental); sets BENCH.
+bench_build sqakd_bench_sqakd
 
-# Timings are only meaningful on an otherwise idle machine.
-LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
-if awk -v l="${LOAD%% *}" 'BEGIN { exit !(l > 0.5) }'; then
-  echo "bench_sqakd_step.sh: WARNING: load average is $LOAD; other processes will distort the timings" >&2
-fi
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/sqakd_bench_sqakd.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+# Timings are only meaningful on an otherwise idle machine: sets LOAD, warns when it is high.
+bench_check_load
+bench_tmpdir sqakd_bench_sqakd
 
 export OMP_NUM_THREADS=$THREADS
 

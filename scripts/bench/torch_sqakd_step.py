@@ -30,11 +30,13 @@ importing torch, before any tensor exists.
 """
 
 import argparse
-import json
 import os
-import statistics
 import sys
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# scripts/bench/torch_common.py and results_common.py, next to this file: shared with torch_train_step.py
+import torch_common as tc  # noqa: E402
+from results_common import median  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("mode", nargs="?", default="step", choices=["step", "selftest"])
@@ -56,23 +58,16 @@ if args.mode == "step" and (args.steps < 1 or args.warmup < 0 or args.threads < 
                             or not 1 <= args.w_bits <= 16 or not 1 <= args.a_bits <= 16):
     ap.error("need --steps >= 1, --warmup >= 0, --threads >= 1, 1 <= bits <= 16")
 
-import torch  # noqa: E402
-
-torch.set_num_threads(args.threads)
-torch.set_num_interop_threads(1)
+torch = tc.import_torch(args.threads)
 
 import torch.nn.functional as F  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "torch_ref"))
+sys.path.insert(0, tc.TORCH_REF)
 import models  # noqa: E402  scripts/torch_ref/models.py: the reference ResNet-20
 import quant_models as qm  # noqa: E402  scripts/torch_ref/quant_models.py: the interval student
 
 BATCH = 256
 T = 4.0
-
-
-def median(v):
-    return statistics.median(v) if v else 0.0
 
 
 def sqakd_loss(zs, zt, temp=T):
@@ -131,31 +126,14 @@ def make_step(variant, w_bits, a_bits, delta):
     return step, counts
 
 
-def info():
-    return {
-        "torch_version": torch.__version__,
-        "mkldnn_available": bool(torch.backends.mkldnn.is_available()),
-        "num_threads": torch.get_num_threads(),
-        "num_interop_threads": torch.get_num_interop_threads(),
-    }
-
-
 def run_step():
     step, counts = make_step(args.variant, args.w_bits, args.a_bits, args.delta)
-    loss = None
-    for _ in range(args.warmup):
-        loss = step()
-    loss_first = float(loss) if loss is not None else None
-    ms = []
-    for _ in range(args.steps):
-        t0 = time.perf_counter()
-        loss = step()
-        ms.append(1e3 * (time.perf_counter() - t0))
+    ms, loss_first, loss_last = tc.time_steps(step, args.warmup, args.steps)
     fp = args.variant == "fp_student"
-    return dict(info(), variant=args.variant, w_bits=32 if fp else args.w_bits, a_bits=32 if fp else args.a_bits,
-                threads=args.threads, batch=BATCH, steps=args.steps, warmup=args.warmup, step_ms=ms,
-                median_ms=median(ms), delta=0.0 if fp else args.delta, temperature=T,
-                loss_first=loss_first, loss_last=float(loss), **counts)
+    return dict(tc.info(), variant=args.variant, w_bits=32 if fp else args.w_bits,
+                a_bits=32 if fp else args.a_bits, threads=args.threads, batch=BATCH, steps=args.steps,
+                warmup=args.warmup, step_ms=ms, median_ms=median(ms, 0.0), delta=0.0 if fp else args.delta,
+                temperature=T, loss_first=loss_first, loss_last=loss_last, **counts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,11 +212,7 @@ def selftest():
 def main():
     if args.mode == "selftest":
         return selftest()
-    res = run_step()
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(res, f, indent=1)
-    os.replace(tmp, args.out)
+    tc.write_json(args.out, run_step())
     return 0
 
 

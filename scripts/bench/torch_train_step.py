@@ -15,11 +15,14 @@ importing torch, before any tensor exists.
 """
 
 import argparse
-import json
 import os
-import statistics
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# scripts/bench/torch_common.py and results_common.py, next to this file: shared with torch_sqakd_step.py
+import torch_common as tc  # noqa: E402
+from results_common import median  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("mode", choices=["step", "profile"])
@@ -32,22 +35,15 @@ ap.add_argument("--top", type=int, default=15, help="ops kept from the profiler"
 ap.add_argument("--out", required=True)
 args = ap.parse_args()
 
-import torch  # noqa: E402
-
-torch.set_num_threads(args.threads)
-torch.set_num_interop_threads(1)
+torch = tc.import_torch(args.threads)
 
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "torch_ref"))
+sys.path.insert(0, tc.TORCH_REF)
 import models  # noqa: E402  scripts/torch_ref/models.py: the reference ResNet-20
 
 BATCH = 256
-
-
-def median(v):
-    return statistics.median(v) if v else 0.0
 
 
 def make_step():
@@ -68,35 +64,15 @@ def make_step():
     return model, x, y, opt, step
 
 
-def baseline_name():
-    return "pytorch-%s (python3-torch, %s)" % (
-        torch.__version__.split("a0")[0].split("+")[0],
-        "oneDNN" if torch.backends.mkldnn.is_available() else "native CPU kernels")
-
-
 def info():
-    return {
-        "torch_version": torch.__version__,
-        "baseline": baseline_name(),
-        "mkldnn_available": bool(torch.backends.mkldnn.is_available()),
-        "num_threads": torch.get_num_threads(),
-        "num_interop_threads": torch.get_num_interop_threads(),
-    }
+    return tc.info(with_baseline=True)  # write_results.py takes the baseline's name from here
 
 
 def run_step():
     _, _, _, _, step = make_step()
-    loss = None
-    for _ in range(args.warmup):
-        loss = step()
-    loss_first = float(loss) if loss is not None else None
-    ms = []
-    for _ in range(args.steps):
-        t0 = time.perf_counter()
-        loss = step()
-        ms.append(1e3 * (time.perf_counter() - t0))
-    return dict(info(), step_ms=ms, median_ms=median(ms), warmup_steps=args.warmup,
-                loss_first=loss_first, loss_last=float(loss))
+    ms, loss_first, loss_last = tc.time_steps(step, args.warmup, args.steps)
+    return dict(info(), step_ms=ms, median_ms=median(ms, 0.0), warmup_steps=args.warmup,
+                loss_first=loss_first, loss_last=loss_last)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,7 +125,7 @@ def time_layer(m, shape, need_dx, iters, warmup=3):
         if i >= warmup:
             fwd.append(1e3 * (t1 - t0))
             bwd.append(1e3 * (t2 - t1))
-    return median(fwd), median(bwd)
+    return median(fwd, 0.0), median(bwd, 0.0)
 
 
 def time_parts(iters, warmup=3):
@@ -164,7 +140,7 @@ def time_parts(iters, warmup=3):
             fn()
             if i >= warmup:
                 ts.append(1e3 * (time.perf_counter() - t0))
-        return median(ts)
+        return median(ts, 0.0)
 
     out["adam"] = (0.0, timed(opt.step))
     out["zero_grad"] = (0.0, timed(opt.zero_grad))
@@ -221,11 +197,7 @@ def run_profile():
 
 
 def main():
-    res = run_step() if args.mode == "step" else run_profile()
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(res, f, indent=1)
-    os.replace(tmp, args.out)
+    tc.write_json(args.out, run_step() if args.mode == "step" else run_profile())
 
 
 if __name__ == "__main__":

@@ -9,12 +9,15 @@ Both are written atomically (temporary file + rename). Standard library only.
 """
 
 import argparse
-import datetime
-import json
 import os
 import re
-import statistics
-import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# scripts/bench/results_common.py, next to this file: what this writer shares with write_sqakd_results.py
+from results_common import (  # noqa: E402
+    add_run_arguments, commit, f1, load, machine, median, quantile,
+    utc_now, write_atomic, write_records)
 
 BATCH = 256
 
@@ -24,62 +27,8 @@ ap.add_argument("--sqakd-steplog", help="per-step times of all rounds (--step_lo
 ap.add_argument("--sqakd-layers", required=True, help="Google Benchmark JSON of the layer/ benchmarks")
 ap.add_argument("--torch-step", nargs="+", required=True, help="torch_train_step.py step JSON, one per round")
 ap.add_argument("--torch-profile", required=True, help="torch_train_step.py profile JSON")
-ap.add_argument("--threads", type=int, required=True)
-ap.add_argument("--command", required=True)
-ap.add_argument("--load-before", default="")
-ap.add_argument("--root", required=True, help="repository root (for git)")
-ap.add_argument("--out-json", required=True)
-ap.add_argument("--out-md", required=True)
+add_run_arguments(ap)
 args = ap.parse_args()
-
-
-def load(p):
-    with open(p) as f:
-        return json.load(f)
-
-
-def median(v):
-    return statistics.median(v) if v else 0.0
-
-
-def quantile(v, q):
-    v = sorted(v)
-    if not v:
-        return 0.0
-    pos = q * (len(v) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(v) - 1)
-    return v[lo] + (pos - lo) * (v[hi] - v[lo])
-
-
-def machine():
-    model, n, flags = "unknown CPU", 0, set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                k = k.strip()
-                if k == "model name" and model == "unknown CPU":
-                    model = v.strip()
-                elif k == "processor":
-                    n += 1
-                elif k == "flags" and not flags:
-                    flags = set(v.split())
-    except OSError:
-        pass
-    isa = [f for f in ("avx512_vnni", "avx512bw", "avx512f", "avx2", "fma", "sse4_1") if f in flags]
-    return "%s (%d cores)" % (model, n or os.cpu_count() or 0), " ".join(isa)
-
-
-def commit():
-    def git(*a):
-        return subprocess.run(["git", "-C", args.root] + list(a), capture_output=True, text=True)
-
-    r = git("rev-parse", "HEAD")
-    if r.returncode != 0:
-        return "unknown"
-    dirty = git("diff", "--quiet", "HEAD", "--").returncode != 0
-    return r.stdout.strip() + ("+dirty" if dirty else "")
 
 
 # --- sqakd ---------------------------------------------------------------------------------------
@@ -94,7 +43,7 @@ sq_steps = []
 if args.sqakd_steplog and os.path.exists(args.sqakd_steplog):
     with open(args.sqakd_steplog) as f:
         sq_steps = [float(l.split()[1]) for l in f if l.startswith("resnet20_train_step ")]
-sq_median = median(sq_steps) if sq_steps else median(sq_round_medians)
+sq_median = median(sq_steps) if sq_steps else median(sq_round_medians, 0.0)
 gb_context = load(args.sqakd_step[0])["context"]
 
 layer_doc = load(args.sqakd_layers)
@@ -111,7 +60,7 @@ torch_runs = [load(p) for p in args.torch_step]
 tp = load(args.torch_profile)
 t_steps = [t for r in torch_runs for t in r["step_ms"]]
 t_round_medians = [r["median_ms"] for r in torch_runs]
-t_median = median(t_steps)
+t_median = median(t_steps, 0.0)
 t_layers = {l["name"]: l for l in tp["layers"]}
 baseline = torch_runs[0]["baseline"]
 
@@ -121,8 +70,8 @@ mach, isa = machine()
 common = dict(kind="speed", model="resnet20", dataset="fashion-mnist", input_shape=[1, 28, 28],
               data="fixed N(0,1) inputs of Fashion-MNIST's shape, fixed random labels",
               method="fp", w_bits=32, a_bits=32, batch=BATCH, baseline=baseline,
-              threads=args.threads, machine=mach, isa=isa, command=args.command, commit=commit(),
-              date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+              threads=args.threads, machine=mach, isa=isa, command=args.command, commit=commit(args.root),
+              date=utc_now())
 step_desc = ("nn::zero_grad, forward (train mode), distill::cross_entropy, backward(need_dx=false), "
              "optim::adam step (lr 1e-3, L2 weight decay 1e-4)")
 torch_desc = ("opt.zero_grad(), model(x), F.cross_entropy, loss.backward(), opt.step() with "
@@ -138,7 +87,7 @@ records.append(dict(
     rounds=len(step_runs), steps_timed=n_sq, baseline_steps_timed=len(t_steps),
     warmup_steps=int(step_runs[0]["warmup_steps"]), baseline_warmup_steps=torch_runs[0]["warmup_steps"],
     p10_ms=quantile(sq_steps, 0.1) if sq_steps else None, p90_ms=quantile(sq_steps, 0.9) if sq_steps else None,
-    baseline_p10_ms=quantile(t_steps, 0.1), baseline_p90_ms=quantile(t_steps, 0.9),
+    baseline_p10_ms=quantile(t_steps, 0.1, 0.0), baseline_p90_ms=quantile(t_steps, 0.9, 0.0),
     round_medians_ms=sq_round_medians, baseline_round_medians_ms=t_round_medians,
     loss_last=step_runs[-1].get("loss_last"), baseline_loss_last=torch_runs[-1]["loss_last"],
     torch_version=torch_runs[0]["torch_version"], torch_threads=torch_runs[0]["num_threads"],
@@ -176,32 +125,9 @@ records[0]["baseline_profile"] = dict(
     top_ops=tp["top_ops"], conv_ops_by_shape=tp["conv_ops_by_shape"])
 
 
-def write_atomic(path, text):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp.%d" % os.getpid()
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def rounded(x):
-    """Floats to 6 significant digits: timings are not more precise than that."""
-    if isinstance(x, float):
-        return float("%.6g" % x)
-    if isinstance(x, list):
-        return [rounded(v) for v in x]
-    if isinstance(x, dict):
-        return {k: rounded(v) for k, v in x.items()}
-    return x
-
-
-write_atomic(args.out_json, json.dumps(rounded(records), indent=1) + "\n")
+write_records(args.out_json, records)
 
 # --- Markdown ------------------------------------------------------------------------------------
-
-
-def f1(x):
-    return "-" if x is None else "%.1f" % x
 
 
 def f2(x):

@@ -11,12 +11,15 @@ written atomically (temporary file + rename). Standard library only.
 """
 
 import argparse
-import datetime
-import json
 import os
 import re
-import statistics
-import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# scripts/bench/results_common.py, next to this file: what this writer shares with write_results.py
+from results_common import (  # noqa: E402
+    add_run_arguments, baseline_name, commit, f1, load, machine,
+    median, quantile, utc_now, write_atomic, write_records)
 
 BATCH = 256
 GATE_OVERHEAD = 0.20  # the issue gate: fake quantization adds at most 20% over the FP student step
@@ -27,84 +30,8 @@ ap.add_argument("--sqakd", nargs="+", required=True,
 ap.add_argument("--sqakd-steplog", help="per-step times of all runs (--step_log of sqakd_bench_sqakd)")
 ap.add_argument("--torch", nargs="+", required=True, help="torch_sqakd_step.py step JSON, one per run")
 ap.add_argument("--sqakd-parts", help="sqakd_bench_sqakd JSON of the BM_sqakd_step_parts/ benchmarks")
-ap.add_argument("--threads", type=int, required=True)
-ap.add_argument("--command", required=True)
-ap.add_argument("--load-before", default="")
-ap.add_argument("--root", required=True, help="repository root (for git)")
-ap.add_argument("--out-json", required=True)
-ap.add_argument("--out-md", required=True)
+add_run_arguments(ap)
 args = ap.parse_args()
-
-
-def load(p):
-    with open(p) as f:
-        return json.load(f)
-
-
-def median(v):
-    return statistics.median(v) if v else None
-
-
-def quantile(v, q):
-    v = sorted(v)
-    if not v:
-        return None
-    pos = q * (len(v) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(v) - 1)
-    return v[lo] + (pos - lo) * (v[hi] - v[lo])
-
-
-def machine():
-    """lscpu's model name (else /proc/cpuinfo's), the core count and the vector ISA."""
-    model, n, flags = None, 0, set()
-    try:
-        r = subprocess.run(["lscpu"], capture_output=True, text=True, env=dict(os.environ, LC_ALL="C"))
-        for line in r.stdout.splitlines():
-            k, _, v = line.partition(":")
-            if k.strip() == "Model name" and v.strip():
-                model = v.strip()
-                break
-    except OSError:
-        pass
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                k = k.strip()
-                if k == "model name" and model is None:
-                    model = v.strip()
-                elif k == "processor":
-                    n += 1
-                elif k == "flags" and not flags:
-                    flags = set(v.split())
-    except OSError:
-        pass
-    isa = [f for f in ("avx512_vnni", "avx512bw", "avx512f", "avx2", "fma", "sse4_1") if f in flags]
-    return "%s (%d cores)" % (model or "unknown CPU", n or os.cpu_count() or 0), " ".join(isa)
-
-
-def commit():
-    if os.environ.get("SQAKD_BENCH_COMMIT"):
-        return os.environ["SQAKD_BENCH_COMMIT"]
-
-    def git(*a):
-        return subprocess.run(["git", "-C", args.root] + list(a), capture_output=True, text=True)
-
-    try:
-        r = git("rev-parse", "HEAD")
-        if r.returncode != 0:
-            return "unknown"
-        dirty = git("diff", "--quiet", "HEAD", "--").returncode != 0
-    except OSError:
-        return "unknown"
-    return r.stdout.strip() + ("+dirty" if dirty else "")
-
-
-def baseline_name(t):
-    """As scripts/bench/torch_train_step.py names it, e.g. "pytorch-1.13.0 (python3-torch, oneDNN)"."""
-    v = t["torch_version"].split("a0")[0].split("+")[0]
-    return "pytorch-%s (python3-torch, %s)" % (v, "oneDNN" if t.get("mkldnn_available") else "native CPU kernels")
 
 
 # --- sqakd ---------------------------------------------------------------------------------------
@@ -149,7 +76,7 @@ for p in args.torch:
     c = "fp" if r["variant"] == "fp_student" else "w%da%d" % (r["w_bits"], r["a_bits"])
     t_runs.setdefault(c, []).append(r)
 any_torch = next(iter(t_runs.values()))[0]
-baseline = baseline_name(any_torch)
+baseline = baseline_name(any_torch["torch_version"], any_torch.get("mkldnn_available"))
 
 parts = {}
 if args.sqakd_parts:
@@ -201,12 +128,11 @@ fp = summ["fp"]
 
 # --- records -------------------------------------------------------------------------------------
 
-mach, isa = machine()
+mach, isa = machine(lscpu=True)
 common = dict(kind="speed", model="resnet20", dataset="synthetic 1x28x28", input_shape=[1, 28, 28],
               data="one fixed batch of N(0,1) inputs of Fashion-MNIST's shape; random-weight teacher",
               method="sqakd", batch=BATCH, baseline=baseline, threads=args.threads, machine=mach, isa=isa,
-              command=args.command, commit=commit(),
-              date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              command=args.command, commit=commit(args.root, "SQAKD_BENCH_COMMIT"), date=utc_now(),
               load_average_before=args.load_before, compiler=gb_context.get("sqakd_compiler", ""),
               benchmark_library_build=gb_context.get("library_build_type", ""),
               torch_version=any_torch["torch_version"], torch_threads=any_torch["num_threads"],
@@ -256,30 +182,7 @@ for c in configs:
         steps=s["steps"], rounds=s["rounds"]))
 
 
-def write_atomic(path, text):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp.%d" % os.getpid()
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def rounded(x):
-    """Floats to 6 significant digits: timings are not more precise than that."""
-    if isinstance(x, float):
-        return float("%.6g" % x)
-    if isinstance(x, list):
-        return [rounded(v) for v in x]
-    if isinstance(x, dict):
-        return {k: rounded(v) for k, v in x.items()}
-    return x
-
-
 # --- Markdown ------------------------------------------------------------------------------------
-
-
-def f1(x):
-    return "-" if x is None else "%.1f" % x
 
 
 def f2(x):
@@ -368,7 +271,7 @@ md.append("```\n%s\n```\n" % args.command)
 md.append("Records: `%s` (metrics `sqakd_step_ms` per bit width, `kd_fp_step_ms`, `fake_quant_overhead`; sqakd's "
           "phase breakdown under `parts_ms`).\n" % os.path.basename(args.out_json))
 
-write_atomic(args.out_json, json.dumps(rounded(records), indent=1) + "\n")
+write_records(args.out_json, records)
 write_atomic(args.out_md, "\n".join(md))
 print("wrote %s and %s" % (args.out_json, args.out_md))
 for r in records:

@@ -13,7 +13,8 @@ random float32 upstream gradient dy, and stores, one file per case:
     x, dy, param.<name>, buffer.<name>      inputs (buffers before the forward pass)
     y, dx, grad.<name>, buffer_after.<name> expected outputs (BN running stats after train mode)
 
-File format (tests/golden/golden_reader.hpp reads it): '#' starts a comment line; every other
+File format (scripts/golden/golden_io.py, shared with make_golden_quant.py, writes it;
+tests/golden/golden_reader.hpp reads it): '#' starts a comment line; every other
 line is one float32 tensor
 
     name ndim d0 d1 ... : v0 v1 v2 ...
@@ -48,7 +49,6 @@ file stores the first values of every parameter (head.<name>) so that a generato
 reported as such.
 """
 
-import argparse
 import copy
 import math
 import os
@@ -59,6 +59,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# scripts/golden/golden_io.py: the file format and command line, shared with make_golden_quant.py
+from golden_io import case_header, fmt_tensor, rel_err  # noqa: E402
+import golden_io  # noqa: E402
+
+SCRIPT = "scripts/golden/make_golden_layers.py"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT_DIR = os.path.join(ROOT, "tests", "data", "golden")
 
@@ -74,48 +80,11 @@ torch.backends.cudnn.benchmark = False
 
 
 # ----------------------------------------------------------------------------------------------
-# Format
-
-
-def fmt_tensor(name, t):
-    a = np.ascontiguousarray(t.detach().cpu().numpy().astype(np.float32))
-    dims = " ".join(str(d) for d in a.shape)
-    head = f"{name} {a.ndim}" + (f" {dims}" if dims else "")
-    vals = " ".join("%.9g" % float(v) for v in a.reshape(-1))
-    return f"{head} : {vals}\n"
-
-
-def parse_file(path):
-    out = {}
-    with open(path) as f:
-        for line in f:
-            if not line.strip() or line.startswith("#"):
-                continue
-            head, vals = line.split(":", 1)
-            head = head.split()
-            name, ndim = head[0], int(head[1])
-            dims = [int(d) for d in head[2:2 + ndim]]
-            v = np.array([float(s) for s in vals.split()], dtype=np.float32).reshape(dims)
-            out[name] = v
-    return out
-
-
-# ----------------------------------------------------------------------------------------------
 # Helpers
 
 
 def randn(*shape, scale=1.0, shift=0.0):
     return (torch.randn(*shape, dtype=torch.float32) * scale + shift).float()
-
-
-def rel_err(a, b):
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    m = np.max(np.abs(b)) if b.size else 0.0
-    d = np.max(np.abs(a - b)) if b.size else 0.0
-    if m == 0.0:
-        return 0.0 if d == 0.0 else math.inf
-    return d / m
 
 
 def run_module(module, x, dy, mode, dtype, eval_after=False):
@@ -420,7 +389,7 @@ def build_all():
         ins = inputs_of(m, x, dy)
         ref = run_module(m, x, dy, mode, torch.float64)
         f32 = run_module(m, x, dy, mode, torch.float32)
-        lines = [f"# sqakd golden case '{name}' (scripts/golden/make_golden_layers.py, torch {torch.__version__})\n",
+        lines = [case_header(SCRIPT, name),
                  f"# module: {desc}\n", f"# mode: {mode}\n",
                  "# expected values: float64 computation on the stored float32 inputs, rounded to float32\n"]
         worst = 0.0
@@ -438,7 +407,7 @@ def build_all():
     m, x, dy = make_resnet20_case()
     ref = run_module(m, x, dy, "train", torch.float64, eval_after=True)
     f32 = run_module(m, x, dy, "train", torch.float32, eval_after=True)
-    lines = [f"# sqakd golden case 'resnet20' (scripts/golden/make_golden_layers.py, torch {torch.__version__})\n",
+    lines = [case_header(SCRIPT, "resnet20"),
              f"# module: ResNet-20 (SQAKD.md §6), 1 input channel, 10 classes, batch {NET_BATCH} of 1x28x28; "
              "sqakd nn::models::resnet20<1, 10>\n",
              "# mode: train (forward + backward), then an eval-mode forward with the updated running stats (y_eval)\n",
@@ -467,36 +436,9 @@ def build_all():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default=OUT_DIR)
-    ap.add_argument("--check", action="store_true", help="compare with the stored files instead of writing")
-    args = ap.parse_args()
-
-    files, report = build_all()
-    ok = True
-    print("PyTorch float32 vs stored golden (float64 rounded), max_i|a-b| / max_i|b| over all tensors:")
-    for name, worst, rtol in report:
-        flag = "ok" if worst <= rtol else "EXCEEDS"
-        ok &= worst <= rtol
-        print(f"  {name:24s} {worst:9.3e}  (rtol {rtol:g}) {flag}")
-    if args.check:
-        for name, text in files.items():
-            path = os.path.join(args.out, name + ".txt")
-            with open(path) as f:
-                if f.read() != text:
-                    print(f"differs: {path}")
-                    ok = False
-        print("check: " + ("all files identical" if ok else "FAILED"))
-    else:
-        os.makedirs(args.out, exist_ok=True)
-        total = 0
-        for name, text in files.items():
-            path = os.path.join(args.out, name + ".txt")
-            with open(path, "w") as f:
-                f.write(text)
-            total += len(text)
-        print(f"wrote {len(files)} files, {total} bytes, to {args.out}")
-    return 0 if ok else 1
+    return golden_io.main(__doc__, OUT_DIR, build_all,
+                          "PyTorch float32 vs stored golden (float64 rounded), max_i|a-b| / max_i|b| over all tensors:",
+                          24)
 
 
 if __name__ == "__main__":
