@@ -1,7 +1,10 @@
-// Helpers shared by the example programs: provenance (commit, command line) and result records.
+// Helpers shared by the example programs: provenance (commit, command line), result records and
+// the Fashion-MNIST loaders of the recipes.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -11,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sqakd/data.hpp"
 #include "sqakd/io/file.hpp"
 
 namespace sqakd_examples {
@@ -77,9 +81,57 @@ inline double last3_mean(const std::vector<double>& top1) {
     return n ? sum / static_cast<double>(n) : -1;
 }
 
+/// Fills a recipe result from its run: the per-epoch top-1 (epochs of earlier calls of a resumed
+/// run from metrics.jsonl, this call's from `records`), this call's seconds and last rate, and,
+/// when out.complete, the final top-1 and the mean of the last 3 epochs.
+template <class Out, class Records>
+void fill_epoch_results(Out& out, const std::string& run_dir, std::size_t epochs, const Records& records) {
+    out.per_epoch_top1 = read_epoch_top1(run_dir, epochs);
+    for (const auto& r : records) {
+        out.per_epoch_top1[r.epoch - 1] = r.test_top1;
+        out.seconds += r.seconds;
+    }
+    if (!records.empty()) out.images_per_sec = records.back().images_per_sec;
+    if (!out.complete) return;
+    out.top1 = out.per_epoch_top1.back();
+    out.last3_top1 = last3_mean(out.per_epoch_top1);
+}
+
 /// Writes `j` (pretty-printed) atomically to `path`.
 inline void write_json(const std::string& path, const nlohmann::json& j) {
     sqakd::io::write_file_atomic(path, j.dump(2) + "\n");
 }
+
+/// The recipes' Fashion-MNIST data: the training loader (shuffled with `seed`, augmented) and the
+/// test loader (in order), both normalised; a subset size of 0 means the whole split. The loaders
+/// point into the datasets held here, so this object stays where it is built.
+struct fmnist_loaders {
+    sqakd::data::dataset train_ds, test_ds;
+    sqakd::data::loader train, test;
+
+    fmnist_loaders(const std::string& dir, std::size_t batch, std::uint64_t seed, std::size_t train_subset = 0,
+                   std::size_t test_subset = 0)
+        : train_ds(load(dir, sqakd::data::split::train, train_subset)),
+          test_ds(load(dir, sqakd::data::split::test, test_subset)),
+          train(train_ds, options(batch, seed, true)),
+          test(test_ds, options(batch, seed, false)) {}
+    fmnist_loaders(const fmnist_loaders&) = delete;
+    fmnist_loaders& operator=(const fmnist_loaders&) = delete;
+
+private:
+    static sqakd::data::dataset load(const std::string& dir, sqakd::data::split sp, std::size_t subset) {
+        auto ds = sqakd::data::load_fashion_mnist(dir, sp);
+        return subset ? ds.subset(0, std::min(subset, ds.size())) : ds;
+    }
+    static sqakd::data::loader_options options(std::size_t batch, std::uint64_t seed, bool training) {
+        sqakd::data::loader_options o;
+        o.batch_size = batch;
+        o.shuffle = training;
+        o.augment = training;
+        o.seed = seed;
+        o.normalize(sqakd::data::fashion_mnist_stats());
+        return o;
+    }
+};
 
 }  // namespace sqakd_examples

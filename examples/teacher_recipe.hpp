@@ -44,22 +44,8 @@ using teacher_net = sqakd::nn::models::resnet20<1, 10>;
 inline teacher_result run_teacher(teacher_net& net, const teacher_options& t) {
     using namespace sqakd;
     set_num_threads(t.threads);
-    auto train_ds = data::load_fashion_mnist(t.data_dir, data::split::train);
-    auto test_ds = data::load_fashion_mnist(t.data_dir, data::split::test);
-    if (t.train_subset) train_ds = train_ds.subset(0, std::min(t.train_subset, train_ds.size()));
-    if (t.test_subset) test_ds = test_ds.subset(0, std::min(t.test_subset, test_ds.size()));
-
-    data::loader_options tr;
-    tr.batch_size = t.batch;
-    tr.shuffle = true;
-    tr.augment = true;
-    tr.seed = t.seed;
-    tr.normalize(data::fashion_mnist_stats());
-    data::loader_options te = tr;
-    te.shuffle = false;
-    te.augment = false;
-    data::loader train_loader(train_ds, tr);
-    data::loader test_loader(test_ds, te);
+    fmnist_loaders d(t.data_dir, t.batch, t.seed, t.train_subset, t.test_subset);
+    data::loader &train_loader = d.train, &test_loader = d.test;
 
     rng g(t.seed);
     net.init(g);
@@ -78,20 +64,12 @@ inline teacher_result run_teacher(teacher_net& net, const teacher_options& t) {
     auto res = train::fit(net, opt, optim::cosine_schedule{t.lr, t.epochs}, train_loader, &test_loader, o);
 
     teacher_result out;
-    out.train_images = train_ds.size();
-    out.test_images = test_ds.size();
+    out.train_images = d.train_ds.size();
+    out.test_images = d.test_ds.size();
     out.epochs_done = res.start_epoch + res.epochs.size();
     out.complete = out.epochs_done >= t.epochs;
-    // Earlier epochs of a resumed run come from metrics.jsonl.
-    out.per_epoch_top1 = read_epoch_top1(t.run_dir, t.epochs);
-    for (const auto& r : res.epochs) {
-        out.per_epoch_top1[r.epoch - 1] = r.test_top1;
-        out.seconds += r.seconds;
-    }
-    if (!res.epochs.empty()) out.images_per_sec = res.epochs.back().images_per_sec;
+    fill_epoch_results(out, t.run_dir, t.epochs, res.epochs);
     if (!out.complete) return out;
-    out.top1 = out.per_epoch_top1.back();
-    out.last3_top1 = last3_mean(out.per_epoch_top1);
     out.record = {{"kind", "accuracy"}, {"model", "resnet20"}, {"dataset", "fashion-mnist"}, {"method", "fp"},
                   {"quantizer", "none"}, {"estimator", "none"}, {"w_bits", 32}, {"a_bits", 32},
                   {"epochs", t.epochs}, {"seed", t.seed}, {"top1", out.top1}, {"last3_top1", out.last3_top1},

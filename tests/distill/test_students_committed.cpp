@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <fstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "sqakd/data.hpp"
@@ -17,6 +18,7 @@
 #include "sqakd/nn.hpp"
 #include "sqakd/nn/quantize.hpp"
 #include "sqakd/train/distill.hpp"
+#include "student_recipe.hpp"
 
 using namespace sqakd;
 
@@ -34,27 +36,18 @@ data::loader_options test_opts() {
     return o;
 }
 
-/// Calls f(preset) for the compiled preset (quantizer, bits) of the student recipe
-/// (examples/student_recipe.hpp); returns false when there is none.
+/// Calls f(student*) (a null pointer of the student type) for the compiled preset (quantizer,
+/// bits) of the student recipe (examples/student_recipe.hpp); returns false when there is none.
 template <class F>
 bool with_preset(const std::string& q, int bits, F&& f) {
-    using namespace quant;
-    if (q == "interval") {
-        if (bits == 1) return f(nn::quantize_t<teacher_t, interval_weight<1, ewgs>, interval_act<1, ewgs>>{}), true;
-        if (bits == 2) return f(nn::quantize_t<teacher_t, interval_weight<2, ewgs>, interval_act<2, ewgs>>{}), true;
-        if (bits == 4) return f(nn::quantize_t<teacher_t, interval_weight<4, ewgs>, interval_act<4, ewgs>>{}), true;
-        if (bits == 8) return f(nn::quantize_t<teacher_t, interval_weight<8, ewgs>, interval_act<8, ewgs>>{}), true;
-    } else if (q == "lsq") {
-        if (bits == 2) return f(nn::quantize_t<teacher_t, lsq_weight<2, ewgs>, lsq_act<2, ewgs>>{}), true;
-        if (bits == 4) return f(nn::quantize_t<teacher_t, lsq_weight<4, ewgs>, lsq_act<4, ewgs>>{}), true;
-    } else if (q == "lsq_pc") {
-        if (bits == 2) return f(nn::quantize_t<teacher_t, lsq_weight_per_channel<2, ewgs>, lsq_act<2, ewgs>>{}), true;
-        if (bits == 4) return f(nn::quantize_t<teacher_t, lsq_weight_per_channel<4, ewgs>, lsq_act<4, ewgs>>{}), true;
-    } else if (q == "pact_dorefa") {
-        if (bits == 2) return f(nn::quantize_t<teacher_t, dorefa_weight<2, ewgs>, pact_act<2, ewgs>>{}), true;
-        if (bits == 4) return f(nn::quantize_t<teacher_t, dorefa_weight<4, ewgs>, pact_act<4, ewgs>>{}), true;
-    }
-    return false;
+    bool found = false;
+    sqakd_examples::for_each_preset([&](auto, auto p) {
+        using P = decltype(p);
+        if (found || q != p.name() || bits != P::bits) return;
+        found = true;
+        f(static_cast<sqakd_examples::student_net<typename P::weight, typename P::act>*>(nullptr));
+    });
+    return found;
 }
 
 std::vector<std::string> run_dirs() {
@@ -88,7 +81,7 @@ TEST_CASE("committed SQAKD students: evaluated here they give their recorded top
         for (int k = 1; k <= 6; ++k) CHECK(meta.has("weights_checksum_epoch_" + std::to_string(k)));
         const int bits = std::stoi(meta.get("w_bits"));
         const bool known = with_preset(meta.get("quantizer"), bits, [&](auto net) {
-            using student_t = decltype(net);
+            using student_t = std::remove_pointer_t<decltype(net)>;
             auto s = std::make_unique<student_t>();
             io::load_checkpoint(ck, *s);
             CHECK(io::weights_checksum(*s) == meta.get("weights_checksum_epoch_6"));
