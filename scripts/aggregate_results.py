@@ -357,13 +357,60 @@ def students_mode(runs, out_dir):
           file=sys.stderr)
 
 
+# explore mode: recipes beyond the reference (scripts/run_students.sh --out <dir>)
+
+def explore_mode(runs, out_dir):
+    """One row per run: its recipe (quantizer, bits, epochs, estimator/delta, T) against its teacher."""
+    records = load_student_records(runs)
+    if not records:
+        sys.exit(f"no result.json under {runs}")
+    os.makedirs(out_dir, exist_ok=True)
+    base = os.path.join(out_dir, os.path.basename(os.path.normpath(out_dir)))
+    write_atomic(base + ".json", json.dumps(records, indent=2) + "\n")
+    reference = {}  # the 6-epoch table's final top-1 per (quantizer, method, bits, seed)
+    for r in load_student_records(os.path.join(os.path.dirname(TEACHER_JSON), "students_resnet20_fmnist")):
+        reference[(r.get("quantizer"), r.get("method"), bits_of(r), r.get("seed"))] = r.get("top1")
+    model, dataset = records[0].get("model", "?"), records[0].get("dataset", "?")
+    lines = [f"# Beyond the reference recipe: {model} on {dataset}", "",
+             "Label-free (sqakd) students with other recipes than the table's (6 epochs, clipped STE, "
+             "T = 4), each against the teacher it distilled from. Accuracies are test top-1 (%); "
+             "gap = student final top-1 minus its teacher's.", "",
+             "| quantizer | method | W/A bits | seed | epochs | estimator | delta | Hessian update every | T "
+             "| final top-1 | mean of last 3 | teacher | gap to teacher | 6-epoch reference | goal |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        t = r.get("teacher_top1")
+        gap = r["top1"] - t if t is not None else None
+        b = bits_of(r)
+        goal = DASH
+        if gap is not None and b == (2, 2):
+            goal = "W2A2 within 1 point: " + ("**met**" if gap >= -1.0 else "not met")
+        elif gap is not None and b == (4, 4):
+            goal = "W4A4 at or above: " + ("**met**" if gap >= 0 else "not met")
+        ref = reference.get((r.get("quantizer"), r.get("method"), b, r.get("seed")))
+        lines.append(f"| {r.get('quantizer')} | {r.get('method')} | {bits_label(b)} | {r.get('seed')} "
+                     f"| {r.get('epochs')} | {r.get('estimator')} | {r.get('delta')} "
+                     f"| {r.get('ewgs_update_every') or DASH} | {r.get('temperature')} | {fmt(r['top1'])} "
+                     f"| {fmt(r.get('last3_top1'))} | {fmt(t)} | {fmt(gap, signed=True)} | {fmt(ref)} | {goal} |")
+    lines += ["", "## Commands", ""]
+    for r in records:
+        lines.append(f"- `{r.get('command', '?')}` (commit {str(r.get('commit', '?'))[:12]})")
+    md = "\n".join(lines)
+    write_atomic(base + ".md", md + "\n")
+    print(md)
+    print(f"\nwrote {base}.json, {base}.md", file=sys.stderr)
+
+
 def main():
     if len(sys.argv) != 4:
         sys.exit("usage: aggregate_results.py teacher <runs-dir> <out-prefix>\n"
-                 "       aggregate_results.py students <runs-dir> <out-dir>")
+                 "       aggregate_results.py students <runs-dir> <out-dir>\n"
+                 "       aggregate_results.py explore <runs-dir> <out-dir>")
     kind, runs, out = sys.argv[1], sys.argv[2], sys.argv[3]
     if kind == "students":
         students_mode(runs, out)
+    elif kind == "explore":
+        explore_mode(runs, out)
     else:
         teacher_mode(kind, runs, out)
 
