@@ -2,10 +2,14 @@
 // core builds with the standard library alone, as an embedded build includes it: no xtensor, no
 // exceptions, no RTTI.
 #include "sqakd/deploy/conv_geometry.hpp"
+#include "sqakd/deploy/kernels/generic/gemm_packed.hpp"
 #include "sqakd/deploy/kernels/reference/conv2d.hpp"
 #include "sqakd/deploy/kernels/reference/gemm.hpp"
 #include "sqakd/deploy/packing.hpp"
 #include "sqakd/deploy/status.hpp"
+#include "sqakd/deploy/kernels/x86/avx2/gemm.hpp"
+#include "sqakd/deploy/kernels/x86/avx512vnni/gemm.hpp"
+#include "sqakd/deploy/kernels/x86/sse41/gemm.hpp"
 #include "sqakd/deploy/weight_form.hpp"
 
 #if defined(XTENSOR_VERSION_MAJOR) || defined(XTL_VERSION_MAJOR) || defined(_OPENMP_H)

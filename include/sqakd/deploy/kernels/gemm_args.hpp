@@ -1,0 +1,48 @@
+// sqakd/deploy/kernels/gemm_args.hpp - what every packed integer GEMM kernel takes.
+//
+//   C[r][n] = form.mul * sum_k A[r][k] * W[n][k] - form.offset * a_sum[r]      r < m, n < shape.n
+//
+// A: m rows of unsigned activation codes at a + r*lda, each row zero-padded to shape.k_padded()
+// (lda >= k_padded); W: packed by pack_weights; a_sum[r]: the sum of row r's codes (over the real
+// K; the padding is zero anyway), see row_sums(). The int32 accumulators are exact for
+// K <= max_reduction(wbits, abits, form), which the callers check.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "sqakd/deploy/kernels/packed_layout.hpp"
+#include "sqakd/deploy/weight_form.hpp"
+
+namespace sqakd::deploy::kernels {
+
+struct gemm_args {
+    std::size_t m = 0;
+    const std::uint8_t* a = nullptr;
+    std::size_t lda = 0;
+    const void* w = nullptr;
+    packed_shape shape;
+    const std::int32_t* a_sum = nullptr;
+    weight_form form;
+    std::int32_t* c = nullptr;
+    std::size_t ldc = 0;
+};
+
+/// a_sum[r] = sum of the first k codes of row r.
+inline void row_sums(const std::uint8_t* a, std::size_t m, std::size_t k, std::size_t lda, std::int32_t* out) noexcept {
+    for (std::size_t r = 0; r < m; ++r) {
+        std::int32_t s = 0;
+        for (std::size_t i = 0; i < k; ++i) s += a[r * lda + i];
+        out[r] = s;
+    }
+}
+
+/// Writes one row's panel of 16 accumulators (lanes < count) with the weight-form correction.
+inline void store_panel(const gemm_args& g, std::size_t r, std::size_t n0, const std::int32_t* acc) noexcept {
+    const std::size_t count = g.shape.n - n0 < panel_width ? g.shape.n - n0 : panel_width;
+    const std::int32_t corr = g.form.offset * g.a_sum[r];
+    std::int32_t* out = g.c + r * g.ldc + n0;
+    for (std::size_t j = 0; j < count; ++j) out[j] = g.form.mul * acc[j] - corr;
+}
+
+}  // namespace sqakd::deploy::kernels
