@@ -2,12 +2,15 @@
 // core builds with the standard library alone, as an embedded build includes it: no xtensor, no
 // exceptions, no RTTI.
 #include "sqakd/deploy/conv_geometry.hpp"
+#include "sqakd/deploy/kernels/binary_layout.hpp"
 #include "sqakd/deploy/kernels/generic/gemm_packed.hpp"
 #include "sqakd/deploy/kernels/reference/conv2d.hpp"
 #include "sqakd/deploy/kernels/reference/gemm.hpp"
 #include "sqakd/deploy/packing.hpp"
 #include "sqakd/deploy/status.hpp"
+#include "sqakd/deploy/kernels/x86/avx2/binary_gemm.hpp"
 #include "sqakd/deploy/kernels/x86/avx2/gemm.hpp"
+#include "sqakd/deploy/kernels/x86/avx512vpopcntdq/binary_gemm.hpp"
 #include "sqakd/deploy/kernels/x86/avx512vnni/gemm.hpp"
 #include "sqakd/deploy/kernels/x86/sse41/gemm.hpp"
 #include "sqakd/deploy/weight_form.hpp"

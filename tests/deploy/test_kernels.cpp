@@ -2,7 +2,8 @@
 // bit-exact with the scalar reference on the int32 outputs: random shapes with edge sizes (K and N
 // not multiples of the k group or panel, single rows and columns), every required bit-width
 // pair in both weight forms, and adversarial inputs (all codes at their extremes, K at the int32
-// bound). Tiers the CPU lacks are skipped with a message.
+// bound), and the W1A1 AND + popcount kernels likewise. Tiers the CPU lacks are skipped with a
+// message.
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -11,10 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "sqakd/deploy/kernels/binary_layout.hpp"
 #include "sqakd/deploy/kernels/generic/gemm_packed.hpp"
 #include "sqakd/deploy/kernels/reference/gemm.hpp"
+#include "sqakd/deploy/kernels/x86/avx2/binary_gemm.hpp"
 #include "sqakd/deploy/kernels/x86/avx2/gemm.hpp"
 #include "sqakd/deploy/kernels/x86/avx512vnni/gemm.hpp"
+#include "sqakd/deploy/kernels/x86/avx512vpopcntdq/binary_gemm.hpp"
 #include "sqakd/deploy/kernels/x86/sse41/gemm.hpp"
 
 using namespace sqakd::deploy;
@@ -161,4 +165,73 @@ TEST_CASE("packed GEMM kernels: extreme codes, K at the int32 bound") {
             }
         }
     }
+}
+
+namespace {
+struct binary_tier {
+    std::string name;
+    bool available;
+    std::function<void(const binary_gemm_args&)> run;
+};
+
+std::vector<binary_tier> binary_tiers() {
+    std::vector<binary_tier> t{{"generic", true, [](const binary_gemm_args& g) { generic::binary_gemm(g); }}};
+#ifdef SQAKD_DEPLOY_X86
+    const auto& f = x86::cpu();
+    t.push_back({"avx2", f.avx2, [](const binary_gemm_args& g) { avx2::binary_gemm(g); }});
+    t.push_back({"avx512vpopcntdq", f.avx512vpopcntdq,
+                 [](const binary_gemm_args& g) { avx512vpopcntdq::binary_gemm(g); }});
+#endif
+    return t;
+}
+
+std::vector<std::int32_t> run_binary(const binary_tier& t, std::size_t m, std::size_t n, std::size_t k,
+                                     const std::vector<std::uint8_t>& a, const std::vector<std::uint8_t>& w) {
+    binary_shape s{n, k};
+    const std::size_t lda = s.words() + 1;  // one spare word per row, never read as K
+    std::vector<std::uint64_t> ap(m * lda, ~std::uint64_t{0}), wp(s.weight_words());
+    for (std::size_t r = 0; r < m; ++r) REQUIRE(pack_bit_rows(a.data() + r * k, 1, k, k, ap.data() + r * lda, s.words()) == status::ok);
+    REQUIRE(pack_binary_weights(s, w.data(), k, wp.data()) == status::ok);
+    std::vector<std::int32_t> c(m * n, -7);
+    binary_gemm_args g;
+    g.m = m;
+    g.a = ap.data();
+    g.lda = lda;
+    g.w = wp.data();
+    g.shape = s;
+    g.c = c.data();
+    g.ldc = n;
+    t.run(g);
+    return c;
+}
+}  // namespace
+
+TEST_CASE("W1A1 AND + popcount kernels are bit-exact with the reference (2 popcount(k & a) - popcount(a))") {
+    std::mt19937 g(99);
+    const std::size_t ms[] = {1, 3, 4, 5, 9}, ns[] = {1, 7, 8, 9, 17, 33}, ks[] = {1, 63, 64, 65, 144, 577, 1000};
+    for (const auto& t : binary_tiers()) {
+        if (!t.available) {
+            MESSAGE("skipped: this CPU has no " << t.name);
+            continue;
+        }
+        for (std::size_t trial = 0; trial < 40; ++trial) {
+            const std::size_t m = ms[g() % 5], n = ns[g() % 6], k = ks[trial % 7];
+            INFO(t.name << " m " << m << " n " << n << " k " << k);
+            const auto a = codes(g, 1, m * k), w = codes(g, 1, n * k);
+            CHECK(run_binary(t, m, n, k, a, w) == run_reference(1, 1, m, n, k, a, w, weight_form::odd_symmetric(1)));
+        }
+        // extremes: all activations 1, all weights 1 (value +1) or 0 (value -1), long K
+        const std::size_t m = 5, n = 9, k = 100000;
+        const std::vector<std::uint8_t> a(m * k, 1);
+        for (const std::uint8_t wc : {std::uint8_t(1), std::uint8_t(0)}) {
+            const auto c = run_binary(t, m, n, k, a, std::vector<std::uint8_t>(n * k, wc));
+            bool all = true;
+            for (const auto v : c) all = all && v == (wc ? 1 : -1) * static_cast<std::int32_t>(k);
+            CHECK(all);
+        }
+    }
+    std::vector<std::uint8_t> bad{0, 2};
+    std::uint64_t out[2];
+    CHECK(pack_bit_rows(bad.data(), 1, 2, 2, out, 1) == status::code_out_of_range);
+    CHECK(pack_bit_rows(bad.data(), 1, 2, 2, out, 0) == status::bad_shape);
 }
