@@ -2,6 +2,7 @@
 // core builds with the standard library alone, as an embedded build includes it: no xtensor, no
 // exceptions, no RTTI.
 #include "sqakd/deploy/conv_geometry.hpp"
+#include "sqakd/deploy/int_conv.hpp"
 #include "sqakd/deploy/kernels/binary_layout.hpp"
 #include "sqakd/deploy/kernels/generic/gemm_packed.hpp"
 #include "sqakd/deploy/kernels/reference/conv2d.hpp"

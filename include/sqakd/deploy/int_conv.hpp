@@ -1,0 +1,271 @@
+// sqakd/deploy/int_conv.hpp - one integer convolution: weights packed once for a kernel tier,
+// run on NHWC activation codes into NHWC int32 outputs (the weight form's correction applied).
+//
+//   deploy::int_conv conv;
+//   deploy::conv_geometry g;  g.in_channels = 16; g.out_channels = 32; g.stride_h = g.stride_w = 2; ...
+//   if (auto st = deploy::int_conv::make(4, 4, g, weight_codes, deploy::weight_form::odd_symmetric(4),
+//                                        deploy::isa::best, conv); st != deploy::status::ok) ...
+//   std::vector<unsigned char> ws(conv.workspace_bytes());
+//   conv.run(batch, height, width, x_codes, y_int32, ws.data());
+//
+// How it runs: output pixels are processed in blocks of row_block rows; a block's receptive
+// fields are gathered (im2col) into the workspace as zero-padded rows of k_padded codes (or
+// 64-bit words at W1A1), their sums taken, and the packed GEMM kernel of the chosen tier
+// computes the block. A 1x1, stride-1, unpadded, ungrouped convolution whose channels fill whole
+// k groups reads the input directly. A made int_conv is immutable: several threads may run it at
+// once, each with its own workspace.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "sqakd/deploy/conv_geometry.hpp"
+#include "sqakd/deploy/kernels/binary_layout.hpp"
+#include "sqakd/deploy/kernels/generic/gemm_packed.hpp"
+#include "sqakd/deploy/kernels/packed_layout.hpp"
+#include "sqakd/deploy/kernels/x86/avx2/binary_gemm.hpp"
+#include "sqakd/deploy/kernels/x86/avx2/gemm.hpp"
+#include "sqakd/deploy/kernels/x86/avx512vnni/gemm.hpp"
+#include "sqakd/deploy/kernels/x86/avx512vpopcntdq/binary_gemm.hpp"
+#include "sqakd/deploy/kernels/x86/sse41/gemm.hpp"
+#include "sqakd/deploy/status.hpp"
+#include "sqakd/deploy/weight_form.hpp"
+
+namespace sqakd::deploy {
+
+/// Kernel tiers. `best` picks the fastest one this CPU runs.
+enum class isa { generic, sse41, avx2, avx512, best };
+
+constexpr const char* isa_name(isa t) noexcept {
+    switch (t) {
+        case isa::generic: return "generic";
+        case isa::sse41: return "sse4.1";
+        case isa::avx2: return "avx2";
+        case isa::avx512: return "avx512";
+        case isa::best: return "best";
+    }
+    return "?";
+}
+
+/// Whether this CPU runs tier t (avx512 = VNNI for the multi-bit GEMM, VPOPCNTDQ at W1A1).
+inline bool isa_available(isa t, bool binary = false) noexcept {
+#ifdef SQAKD_DEPLOY_X86
+    const auto& f = x86::cpu();
+    switch (t) {
+        case isa::generic: return true;
+        case isa::sse41: return f.sse41 && !binary;  // W1A1 has no SSE tier: it falls back to generic
+        case isa::avx2: return f.avx2;
+        case isa::avx512: return binary ? f.avx512vpopcntdq : f.avx512vnni;
+        case isa::best: return true;
+    }
+    return false;
+#else
+    return t == isa::generic || t == isa::best;
+#endif
+}
+
+/// The tier `best` resolves to on this CPU.
+inline isa best_isa(bool binary = false) noexcept {
+    for (isa t : {isa::avx512, isa::avx2, isa::sse41})
+        if (isa_available(t, binary)) return t;
+    return isa::generic;
+}
+
+class int_conv {
+public:
+    /// Output pixels per im2col block: 64 rows of at most 4608 codes stay in L2.
+    static constexpr std::size_t row_block = 64;
+
+    /// Packs the weights (codes [out][kh][kw][in/groups], < 2^wbits) for tier t. g's channels,
+    /// kernel, stride, padding and groups are the layer's; its batch, height and width only have
+    /// to be a valid example (run takes the real ones).
+    static status make(int wbits, int abits, const conv_geometry& g, const std::uint8_t* weights, weight_form form,
+                       isa t, int_conv& out) {
+        if (!valid_bits(wbits) || !valid_bits(abits)) return status::bad_bit_width;
+        if (const status st = g.check(); st != status::ok) return st;
+        if (g.reduction() > max_reduction(wbits, abits, form)) return status::bad_shape;
+        const bool binary = wbits == 1 && abits == 1;
+        if (t == isa::best) t = best_isa(binary);
+        if (!isa_available(t, binary)) return status::unsupported;
+        int_conv c;
+        c.m_geo = g;
+        c.m_wbits = wbits;
+        c.m_abits = abits;
+        c.m_form = form;
+        c.m_isa = t;
+        c.m_binary = binary;
+        const std::size_t cog = g.out_per_group(), K = g.reduction();
+        if (binary) {
+            c.m_bshape = kernels::binary_shape{cog, K};
+            c.m_bits.resize(c.m_bshape.weight_words() * g.groups);
+            for (std::size_t gi = 0; gi < g.groups; ++gi)
+                if (const status st = kernels::pack_binary_weights(c.m_bshape, weights + gi * cog * K, K,
+                                                                   c.m_bits.data() + gi * c.m_bshape.weight_words());
+                    st != status::ok)
+                    return st;
+        } else {
+            c.m_shape = kernels::packed_shape{kernels::kind_for(wbits, abits), cog, K};
+            const std::size_t words = (c.m_shape.bytes() + 1) / 2;  // int16 storage keeps the words aligned
+            c.m_packed.resize(words * g.groups);
+            c.m_group_stride = words;
+            for (std::size_t gi = 0; gi < g.groups; ++gi)
+                if (const status st = kernels::pack_weights(wbits, c.m_shape, weights + gi * cog * K, K,
+                                                            c.m_packed.data() + gi * words);
+                    st != status::ok)
+                    return st;
+        }
+        out = std::move(c);
+        return status::ok;
+    }
+
+    isa tier() const noexcept { return m_isa; }
+    const conv_geometry& geometry() const noexcept { return m_geo; }
+    int weight_bits() const noexcept { return m_wbits; }
+    int act_bits() const noexcept { return m_abits; }
+
+    /// Bytes of workspace one run needs (any alignment; the kernels load unaligned).
+    std::size_t workspace_bytes() const noexcept {
+        const std::size_t row = m_binary ? m_bshape.words() * 8 : m_shape.k_padded();
+        return row_block * (row + sizeof(std::int32_t)) + 64;
+    }
+
+    /// x: NHWC codes (batch x height x width x in_channels), y: NHWC int32 (the output size of
+    /// the geometry at that batch, height and width); workspace: workspace_bytes() bytes.
+    status run(std::size_t batch, std::size_t height, std::size_t width, const std::uint8_t* x, std::int32_t* y,
+               void* workspace) const noexcept {
+        conv_geometry g = m_geo;
+        g.batch = batch;
+        g.height = height;
+        g.width = width;
+        if (const status st = g.check(); st != status::ok) return st;
+        const std::size_t rows = batch * g.out_h() * g.out_w();
+        for (std::size_t gi = 0; gi < g.groups; ++gi)
+            for (std::size_t r0 = 0; r0 < rows; r0 += row_block)
+                block(g, gi, r0, rows - r0 < row_block ? rows - r0 : row_block, x, y, workspace);
+        return status::ok;
+    }
+
+private:
+    /// Calls f(k0, src, count) for each kernel position of output pixel `row` (group gi): the
+    /// count = in/groups codes at reduction offset k0 come from src, or are padding (src null,
+    /// code 0).
+    template <class F>
+    static void for_each_segment(const conv_geometry& g, std::size_t gi, std::size_t row, const std::uint8_t* x,
+                                 F&& f) noexcept {
+        const std::size_t oh = g.out_h(), ow = g.out_w(), cig = g.in_per_group();
+        const std::size_t n = row / (oh * ow), oy = row / ow % oh, ox = row % ow;
+        std::size_t k0 = 0;
+        for (std::size_t ky = 0; ky < g.kernel_h; ++ky) {
+            const std::size_t iy = oy * g.stride_h + ky;  // minus pad_h, checked without going negative
+            for (std::size_t kx = 0; kx < g.kernel_w; ++kx, k0 += cig) {
+                const std::size_t ix = ox * g.stride_w + kx;
+                if (iy < g.pad_h || iy - g.pad_h >= g.height || ix < g.pad_w || ix - g.pad_w >= g.width)
+                    f(k0, static_cast<const std::uint8_t*>(nullptr), cig);
+                else
+                    f(k0, x + ((n * g.height + (iy - g.pad_h)) * g.width + (ix - g.pad_w)) * g.in_channels + gi * cig,
+                      cig);
+            }
+        }
+    }
+
+    void block(const conv_geometry& g, std::size_t gi, std::size_t r0, std::size_t m, const std::uint8_t* x,
+               std::int32_t* y, void* workspace) const noexcept {
+        const std::size_t K = g.reduction(), cog = g.out_per_group();
+        auto* ws = static_cast<unsigned char*>(workspace);
+        std::int32_t* c = y + r0 * g.out_channels + gi * cog;
+        if (m_binary) {
+            const std::size_t words = m_bshape.words();
+            auto* bits = reinterpret_cast<std::uint64_t*>(ws + (64 - reinterpret_cast<std::uintptr_t>(ws) % 64) % 64);
+            for (std::size_t i = 0; i < m; ++i) {
+                std::uint64_t* dst = bits + i * words;
+                for (std::size_t j = 0; j < words; ++j) dst[j] = 0;
+                for_each_segment(g, gi, r0 + i, x, [&](std::size_t k0, const std::uint8_t* src, std::size_t count) {
+                    if (src)
+                        for (std::size_t k = 0; k < count; ++k)
+                            dst[(k0 + k) / 64] |= std::uint64_t{src[k]} << ((k0 + k) % 64);
+                });
+            }
+            kernels::binary_gemm_args a;
+            a.m = m;
+            a.a = bits;
+            a.lda = words;
+            a.w = m_bits.data() + gi * m_bshape.weight_words();
+            a.shape = m_bshape;
+            a.form = m_form;
+            a.c = c;
+            a.ldc = g.out_channels;
+            run_binary(a);
+            return;
+        }
+        const std::size_t kp = m_shape.k_padded();
+        std::int32_t* sums = reinterpret_cast<std::int32_t*>(ws);
+        std::uint8_t* cols = ws + row_block * sizeof(std::int32_t);
+        const std::uint8_t* a = cols;
+        std::size_t lda = kp;
+        const bool direct = g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 &&
+                            g.pad_w == 0 && g.groups == 1 && kp == K;
+        if (direct) {
+            a = x + r0 * g.in_channels;
+            lda = g.in_channels;
+        } else {
+            for (std::size_t i = 0; i < m; ++i) {
+                std::uint8_t* dst = cols + i * kp;
+                for_each_segment(g, gi, r0 + i, x, [&](std::size_t k0, const std::uint8_t* src, std::size_t count) {
+                    if (src)
+                        std::memcpy(dst + k0, src, count);
+                    else
+                        std::memset(dst + k0, 0, count);
+                });
+                for (std::size_t k = K; k < kp; ++k) dst[k] = 0;
+            }
+        }
+        kernels::row_sums(a, m, K, lda, sums);
+        kernels::gemm_args args;
+        args.m = m;
+        args.a = a;
+        args.lda = lda;
+        args.w = m_packed.data() + gi * m_group_stride;
+        args.shape = m_shape;
+        args.a_sum = sums;
+        args.form = m_form;
+        args.c = c;
+        args.ldc = g.out_channels;
+        run_gemm(args);
+    }
+
+    void run_gemm(const kernels::gemm_args& a) const noexcept {
+        switch (m_isa) {
+#ifdef SQAKD_DEPLOY_X86
+            case isa::avx512: kernels::avx512vnni::gemm(a); return;
+            case isa::avx2: kernels::avx2::gemm(a); return;
+            case isa::sse41: kernels::sse41::gemm(a); return;
+#endif
+            default: kernels::generic::gemm(a); return;
+        }
+    }
+    void run_binary(const kernels::binary_gemm_args& a) const noexcept {
+        switch (m_isa) {
+#ifdef SQAKD_DEPLOY_X86
+            case isa::avx512: kernels::avx512vpopcntdq::binary_gemm(a); return;
+            case isa::avx2: kernels::avx2::binary_gemm(a); return;
+#endif
+            default: kernels::generic::binary_gemm(a); return;
+        }
+    }
+
+    conv_geometry m_geo;
+    int m_wbits = 0, m_abits = 0;
+    weight_form m_form;
+    isa m_isa = isa::generic;
+    bool m_binary = false;
+    kernels::packed_shape m_shape;
+    kernels::binary_shape m_bshape;
+    std::size_t m_group_stride = 0;
+    std::vector<std::int16_t> m_packed;
+    std::vector<std::uint64_t> m_bits;
+};
+
+}  // namespace sqakd::deploy
