@@ -8,6 +8,7 @@
 #include "sqakd/deploy/kernels/reference/conv2d.hpp"
 #include "sqakd/deploy/kernels/reference/gemm.hpp"
 #include "sqakd/deploy/packing.hpp"
+#include "sqakd/deploy/requant.hpp"
 #include "sqakd/deploy/status.hpp"
 #include "sqakd/deploy/kernels/x86/avx2/binary_gemm.hpp"
 #include "sqakd/deploy/kernels/x86/avx2/gemm.hpp"

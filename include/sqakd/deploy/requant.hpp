@@ -1,0 +1,122 @@
+// sqakd/deploy/requant.hpp - from a quantized layer's int32 outputs to what follows it.
+//
+// A quantized conv's real output (conv bias, output scale and the following BatchNorm folded)
+// is per channel an affine function of its integer output:  z = M[c] * acc + B[c].
+//
+// Into the next layer's codes (when ReLU and another quantized conv follow): per-channel integer
+// thresholds. The next activation quantizer computes code = round_half_even(v) - qn with
+// v = (clamp(relu(z), lo, hi) - lo) * inv_d + qn; code >= j exactly when v >= j - 1/2, i.e. when
+// z >= t_j = lo + (j - 1/2 - qn) / inv_d (t_j <= lo: always; t_j > hi: never; t_j <= 0 after
+// ReLU: always). With M > 0 that is acc >= T_j = ceil((t_j - B) / M); with M < 0 (a negative
+// BatchNorm gamma) acc <= floor((t_j - B) / M). The thresholds are computed once in double.
+// Error bound: none with respect to real arithmetic on the exported parameters: the codes are
+// those of the exact z, except exactly at a midpoint (v = j - 1/2, where the threshold rounds
+// up and round-half-even might round down) and where double cannot separate (t_j - B)/M from an
+// integer (relative 1e-16). The fake-quantized student computes z in float32 (its own rounding
+// order, relative error ~1e-6 of |z|), so a code can differ from the student's only for a z
+// within that float error of a midpoint; the logit difference this causes is measured by the
+// agreement test of the committed students.
+//
+// Into floats (when the residual add follows): z = M[c] * acc + B[c] in float32.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "sqakd/deploy/status.hpp"
+
+namespace sqakd::deploy {
+
+/// The activation grid of a quantizer (quant::grid restricted to what inference needs):
+/// code = nearbyint((clamp(x, lo, hi) - lo) * inv_d + qn) - qn, in float as the trainer does.
+struct act_grid {
+    double lo = 0, hi = 1, inv_d = 1, qn = 0, qp = 1;
+    int levels() const noexcept { return static_cast<int>(qp - qn) + 1; }
+
+    /// The code of x, computed with the same float operations as quant::fake_quant's forward
+    /// (so that a float input gives the student's code exactly).
+    std::uint8_t code(float x) const noexcept {
+        const float l = static_cast<float>(lo), h = static_cast<float>(hi), id = static_cast<float>(inv_d),
+                    n = static_cast<float>(qn);
+        const float xc = std::fmin(std::fmax(x, l), h);
+        return static_cast<std::uint8_t>(std::nearbyint((xc - l) * id + n) - n);
+    }
+};
+
+/// Per-channel thresholds from the int32 output of a layer to the next layer's codes.
+class thresholds {
+public:
+    /// M, B: per-channel affine (z = M * acc + B); relu: whether ReLU comes before the next
+    /// quantizer; next: that quantizer's grid. non_finite when M or B is NaN/Inf.
+    static status make(const std::vector<double>& M, const std::vector<double>& B, bool relu, const act_grid& next,
+                       thresholds& out) {
+        if (M.size() != B.size() || M.empty()) return status::bad_shape;
+        const int L = next.levels();
+        if (L < 2 || L > 256) return status::bad_bit_width;
+        thresholds t;
+        t.m_channels = M.size();
+        t.m_levels = L;
+        t.m_t.assign(M.size() * static_cast<std::size_t>(L - 1), 0);
+        t.m_descending.assign(M.size(), 0);
+        constexpr std::int64_t big = std::int64_t{1} << 40;  // beyond any int32 accumulator: "never"
+        for (std::size_t c = 0; c < M.size(); ++c) {
+            if (!std::isfinite(M[c]) || !std::isfinite(B[c])) return status::non_finite;
+            t.m_descending[c] = M[c] < 0;
+            for (int j = 1; j < L; ++j) {
+                const double tj = next.lo + (j - 0.5) / next.inv_d;  // in z units (qn cancels: v - qn = j - 1/2)
+                std::int64_t T;
+                bool always = tj <= next.lo || (relu && tj <= 0);
+                const bool never = tj > next.hi;
+                if (always && !never) {
+                    T = M[c] < 0 ? big : -big;
+                } else if (never) {
+                    T = M[c] < 0 ? -big : big;
+                } else if (M[c] == 0) {
+                    T = B[c] >= tj ? (M[c] < 0 ? big : -big) : big;
+                    t.m_descending[c] = 0;
+                } else {
+                    const double r = (tj - B[c]) / M[c];
+                    const double rr = M[c] > 0 ? std::ceil(r) : std::floor(r);
+                    T = rr > double(big) ? big : rr < -double(big) ? -big : static_cast<std::int64_t>(rr);
+                }
+                t.m_t[c * static_cast<std::size_t>(L - 1) + static_cast<std::size_t>(j - 1)] = T;
+            }
+        }
+        out = std::move(t);
+        return status::ok;
+    }
+
+    std::size_t channels() const noexcept { return m_channels; }
+    int levels() const noexcept { return m_levels; }
+
+    /// The next layer's code for channel c's integer output acc.
+    std::uint8_t code(std::size_t c, std::int32_t acc) const noexcept {
+        const std::int64_t* t = m_t.data() + c * static_cast<std::size_t>(m_levels - 1);
+        const std::int64_t a = acc;
+        // thresholds are monotone in j: binary search for the number that are passed
+        int lo = 0, hi = m_levels - 1;
+        if (!m_descending[c]) {
+            while (lo < hi) {  // count of j with a >= t[j], t ascending
+                const int mid = (lo + hi + 1) / 2;
+                if (a >= t[mid - 1]) lo = mid; else hi = mid - 1;
+            }
+        } else {
+            while (lo < hi) {  // count of j with a <= t[j], t descending
+                const int mid = (lo + hi + 1) / 2;
+                if (a <= t[mid - 1]) lo = mid; else hi = mid - 1;
+            }
+        }
+        return static_cast<std::uint8_t>(lo);
+    }
+
+private:
+    std::size_t m_channels = 0;
+    int m_levels = 2;
+    std::vector<std::int64_t> m_t;
+    std::vector<unsigned char> m_descending;
+};
+
+}  // namespace sqakd::deploy

@@ -1,0 +1,85 @@
+// Threshold requantization equals the real-arithmetic composition it replaces (affine, ReLU,
+// clamp, round half to even) for every integer output in a range, per channel, for positive,
+// negative and zero multipliers and grids of 1 to 8 bits; act_grid::code matches the trainer.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "sqakd/deploy/requant.hpp"
+#include "sqakd/quant/fake_quant.hpp"
+#include "sqakd/quant/presets.hpp"
+
+using namespace sqakd;
+using deploy::act_grid;
+using deploy::status;
+using deploy::thresholds;
+
+TEST_CASE("thresholds reproduce relu + clamp + round-half-even of M*acc + B for every acc") {
+    std::mt19937 g(3);
+    std::uniform_real_distribution<double> u(-1, 1);
+    std::size_t compared = 0, ties = 0;
+    for (int bits = 1; bits <= 8; ++bits)
+        for (const bool relu : {true, false})
+            for (int trial = 0; trial < 4; ++trial) {
+                act_grid grid;
+                grid.lo = trial == 0 ? 0.0 : 0.3 * u(g);
+                grid.hi = grid.lo + 0.5 + std::fabs(u(g)) * 3;
+                grid.qn = 0;
+                grid.qp = (1 << bits) - 1;
+                grid.inv_d = grid.qp / (grid.hi - grid.lo);
+                const std::size_t C = 5;
+                std::vector<double> M(C), B(C);
+                for (std::size_t c = 0; c < C; ++c) {
+                    M[c] = c == 3 ? 0.0 : u(g) * 1e-3;  // one channel with a zero multiplier
+                    if (c == 4) M[c] = -std::fabs(M[c]) - 1e-4;  // and one negative (BN gamma < 0)
+                    B[c] = u(g) * 2;
+                }
+                thresholds t;
+                REQUIRE(thresholds::make(M, B, relu, grid, t) == status::ok);
+                for (std::size_t c = 0; c < C; ++c)
+                    for (std::int32_t acc = -6000; acc <= 6000; acc += 1) {
+                        const double z = M[c] * acc + B[c];
+                        const double r = relu ? std::max(z, 0.0) : z;
+                        const double v = (std::min(std::max(r, grid.lo), grid.hi) - grid.lo) * grid.inv_d + grid.qn;
+                        if (std::fabs(v - std::floor(v) - 0.5) < 1e-9) {  // an exact midpoint: the documented tie
+                            ++ties;
+                            continue;
+                        }
+                        const int expect = static_cast<int>(std::nearbyint(v) - grid.qn);
+                        const int got = t.code(c, acc);
+                        if (got != expect) {
+                            INFO("bits " << bits << " relu " << relu << " c " << c << " acc " << acc << " v " << v);
+                            CHECK(got == expect);
+                        }
+                        ++compared;
+                    }
+            }
+    MESSAGE(compared << " outputs compared, " << ties << " exact ties skipped");
+    CHECK(compared > 1000000);
+    std::vector<double> M{std::nan("")}, B{0};
+    thresholds t;
+    CHECK(thresholds::make(M, B, true, act_grid{}, t) == status::non_finite);
+}
+
+TEST_CASE("act_grid::code gives the trainer's activation codes (interval, lsq, pact)") {
+    std::mt19937 g(4);
+    std::normal_distribution<float> n(0.5f, 1.0f);
+    tensor<float> x(shape_t{2, 3, 5, 5});
+    for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = std::max(0.0f, n(g));
+    auto check = [&](auto q) {
+        q.calibrate(x);
+        std::vector<int> codes;
+        q.codes(x, codes);
+        const quant::grid gr = q.grid_of(0);
+        act_grid a{gr.lo, gr.hi, gr.inv_d, gr.qn, gr.qp};
+        bool same = true;
+        for (std::size_t i = 0; i < x.size(); ++i) same = same && int(a.code(x.data()[i])) == codes[i] - int(gr.qn);
+        CHECK(same);
+    };
+    check(quant::interval_act<4>::type<float>(std::size_t{1}));
+    check(quant::interval_act<2>::type<float>(std::size_t{1}));
+    check(quant::lsq_act<4>::type<float>(std::size_t{1}));
+    check(quant::pact_act<3>::type<float>(std::size_t{1}));
+}
