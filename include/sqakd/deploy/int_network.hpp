@@ -1,0 +1,212 @@
+// sqakd/deploy/int_network.hpp - the integer network: what deploy::compile(student) produces.
+//
+// A flat list of steps over NHWC buffers, the float32 residual stream of SQAKD.md §4 between
+// quantized convolutions:
+//   fp_conv      float conv (first layer, FP shortcuts), BatchNorm folded, optional ReLU
+//   quantize     float -> codes with the next quantized layer's activation grid
+//   qconv        codes -> int_conv -> either the next layer's codes (threshold requantization,
+//                when BN + ReLU + another quantized conv follow) or floats (folded affine,
+//                optional ReLU: when the residual add follows)
+//   save         keep the current floats as the residual input
+//   add_relu     relu(current + shortcut(saved)); shortcut identity or option A
+//   global_pool  mean over H x W
+//   fc           float linear layer (the BatchNorm1d before it folded)
+// A compiled network is immutable: run() takes a workspace, one per thread.
+//
+//   deploy::int_network net = deploy::compile(student, {1, 28, 28});
+//   deploy::int_network::workspace ws;
+//   std::vector<float> logits(batch * net.classes());
+//   net.run(images_nhwc, batch, logits.data(), ws);
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sqakd/deploy/int_conv.hpp"
+#include "sqakd/deploy/requant.hpp"
+#include "sqakd/deploy/status.hpp"
+
+namespace sqakd::deploy {
+
+struct dims {
+    std::size_t c = 0, h = 0, w = 0;
+    std::size_t size() const noexcept { return c * h * w; }
+};
+
+enum class step_kind { fp_conv, quantize, qconv, save, add_relu, global_pool, fc };
+
+struct step {
+    step_kind kind = step_kind::fp_conv;
+    dims in, out;
+    // fp_conv: weights [out][kh][kw][in/groups] with BN folded, bias per output channel
+    conv_geometry geo;
+    std::vector<float> w, b;
+    bool relu = false;
+    // quantize: the activation grid; qconv: int_conv + epilogue
+    act_grid grid;
+    int_conv conv;
+    bool to_codes = false;  ///< qconv: thresholds to the next layer's codes (else floats M*acc + B)
+    thresholds th;
+    std::vector<float> m_mul, m_add;  ///< qconv float epilogue per channel
+    // add_relu: shortcut
+    bool option_a = false;
+    std::size_t stride = 1, pad_c = 0;
+    // fc: weights [out][in], bias
+    std::size_t fc_in = 0, fc_out = 0;
+    // reporting
+    std::string name;
+    int wbits = 32, abits = 32;
+};
+
+class int_network {
+public:
+    /// Per-thread buffers; grown on first use for a batch size, reused afterwards.
+    struct workspace {
+        std::vector<float> f, f2, saved;
+        std::vector<std::uint8_t> c, c2;
+        std::vector<std::int32_t> acc;
+        std::vector<unsigned char> conv;
+    };
+
+    std::vector<step>& steps() { return m_steps; }
+    const std::vector<step>& steps() const { return m_steps; }
+    dims input() const noexcept { return m_in; }
+    void set_input(dims d) noexcept { m_in = d; }
+    std::size_t classes() const noexcept { return m_steps.empty() ? 0 : m_steps.back().out.size(); }
+
+    /// x: batch images NHWC float (normalised as in training); logits: batch x classes().
+    status run(const float* x, std::size_t batch, float* logits, workspace& ws) const {
+        if (m_steps.empty() || batch == 0) return status::bad_shape;
+        std::size_t fmax = m_in.size(), cmax = 0, amax = 0, wmax = 0;
+        for (const auto& s : m_steps) {
+            fmax = std::max({fmax, s.in.size(), s.out.size()});
+            if (s.kind == step_kind::qconv || s.kind == step_kind::quantize) cmax = std::max({cmax, s.in.size(), s.out.size()});
+            if (s.kind == step_kind::qconv) {
+                amax = std::max(amax, s.out.size());
+                wmax = std::max(wmax, s.conv.workspace_bytes());
+            }
+        }
+        grow(ws.f, batch * fmax);
+        grow(ws.f2, batch * fmax);
+        grow(ws.saved, batch * fmax);
+        grow(ws.c, batch * cmax);
+        grow(ws.c2, batch * cmax);
+        grow(ws.acc, batch * amax);
+        grow(ws.conv, wmax);
+        std::copy(x, x + batch * m_in.size(), ws.f.begin());
+        for (const auto& s : m_steps) {
+            const std::size_t ni = batch * s.in.size(), no = batch * s.out.size();
+            switch (s.kind) {
+                case step_kind::fp_conv:
+                    fp_conv(s, batch, ws.f.data(), ws.f2.data());
+                    ws.f.swap(ws.f2);
+                    break;
+                case step_kind::quantize:
+                    for (std::size_t i = 0; i < ni; ++i) ws.c[i] = s.grid.code(ws.f[i]);
+                    break;
+                case step_kind::qconv: {
+                    if (const status st = s.conv.run(batch, s.in.h, s.in.w, ws.c.data(), ws.acc.data(), ws.conv.data());
+                        st != status::ok)
+                        return st;
+                    const std::size_t C = s.out.c;
+                    if (s.to_codes) {
+                        for (std::size_t i = 0; i < no; ++i) ws.c2[i] = s.th.code(i % C, ws.acc[i]);
+                        ws.c.swap(ws.c2);
+                    } else {
+                        for (std::size_t i = 0; i < no; ++i) {
+                            const float v = s.m_mul[i % C] * static_cast<float>(ws.acc[i]) + s.m_add[i % C];
+                            ws.f[i] = s.relu ? std::max(v, 0.0f) : v;
+                        }
+                    }
+                    break;
+                }
+                case step_kind::save:
+                    std::copy(ws.f.begin(), ws.f.begin() + static_cast<std::ptrdiff_t>(ni), ws.saved.begin());
+                    break;
+                case step_kind::add_relu: add_relu(s, batch, ws.saved.data(), ws.f.data()); break;
+                case step_kind::global_pool: {
+                    const std::size_t hw = s.in.h * s.in.w, C = s.in.c;
+                    for (std::size_t n = 0; n < batch; ++n)
+                        for (std::size_t c = 0; c < C; ++c) {
+                            float acc = 0;
+                            for (std::size_t p = 0; p < hw; ++p) acc += ws.f[(n * hw + p) * C + c];
+                            ws.f2[n * C + c] = acc / static_cast<float>(hw);
+                        }
+                    ws.f.swap(ws.f2);
+                    break;
+                }
+                case step_kind::fc:
+                    for (std::size_t n = 0; n < batch; ++n)
+                        for (std::size_t o = 0; o < s.fc_out; ++o) {
+                            float acc = s.b[o];
+                            for (std::size_t i = 0; i < s.fc_in; ++i) acc += s.w[o * s.fc_in + i] * ws.f[n * s.fc_in + i];
+                            ws.f2[n * s.fc_out + o] = acc;
+                        }
+                    ws.f.swap(ws.f2);
+                    break;
+            }
+        }
+        std::copy(ws.f.begin(), ws.f.begin() + static_cast<std::ptrdiff_t>(batch * classes()), logits);
+        return status::ok;
+    }
+
+private:
+    template <class V>
+    static void grow(V& v, std::size_t n) {
+        if (v.size() < n) v.resize(n);
+    }
+
+    static void fp_conv(const step& s, std::size_t batch, const float* x, float* y) {
+        const conv_geometry& g = s.geo;
+        const std::size_t H = s.in.h, W = s.in.w, Ci = s.in.c, oh = s.out.h, ow = s.out.w, Co = s.out.c;
+        const std::size_t cig = Ci / g.groups, cog = Co / g.groups;
+        for (std::size_t n = 0; n < batch; ++n)
+            for (std::size_t oy = 0; oy < oh; ++oy)
+                for (std::size_t ox = 0; ox < ow; ++ox)
+                    for (std::size_t co = 0; co < Co; ++co) {
+                        const std::size_t c0 = co / cog * cig;
+                        float acc = s.b[co];
+                        for (std::size_t ky = 0; ky < g.kernel_h; ++ky) {
+                            const std::size_t iy = oy * g.stride_h + ky;
+                            if (iy < g.pad_h || iy - g.pad_h >= H) continue;
+                            for (std::size_t kx = 0; kx < g.kernel_w; ++kx) {
+                                const std::size_t ix = ox * g.stride_w + kx;
+                                if (ix < g.pad_w || ix - g.pad_w >= W) continue;
+                                const float* xp = x + ((n * H + iy - g.pad_h) * W + ix - g.pad_w) * Ci + c0;
+                                const float* wp = s.w.data() + ((co * g.kernel_h + ky) * g.kernel_w + kx) * cig;
+                                for (std::size_t ci = 0; ci < cig; ++ci) acc += wp[ci] * xp[ci];
+                            }
+                        }
+                        y[((n * oh + oy) * ow + ox) * Co + co] = s.relu ? std::max(acc, 0.0f) : acc;
+                    }
+    }
+
+    static void add_relu(const step& s, std::size_t batch, const float* saved, float* f) {
+        const std::size_t oh = s.out.h, ow = s.out.w, C = s.out.c;
+        if (!s.option_a) {
+            for (std::size_t i = 0; i < batch * s.out.size(); ++i) f[i] = std::max(f[i] + saved[i], 0.0f);
+            return;
+        }
+        // option A: x[:, :, ::stride, ::stride] with pad_c zero channels before and after
+        const std::size_t H = s.in.h, W = s.in.w, Ci = s.in.c;
+        for (std::size_t n = 0; n < batch; ++n)
+            for (std::size_t y = 0; y < oh; ++y)
+                for (std::size_t x = 0; x < ow; ++x) {
+                    float* o = f + ((n * oh + y) * ow + x) * C;
+                    const float* in = saved + ((n * H + y * s.stride) * W + x * s.stride) * Ci;
+                    for (std::size_t c = 0; c < C; ++c) {
+                        const float sc = c >= s.pad_c && c - s.pad_c < Ci ? in[c - s.pad_c] : 0.0f;
+                        o[c] = std::max(o[c] + sc, 0.0f);
+                    }
+                }
+    }
+
+    dims m_in;
+    std::vector<step> m_steps;
+};
+
+}  // namespace sqakd::deploy
