@@ -6,11 +6,15 @@
 //      quantized students - by default interval-quantized W4A4 and W2A2, one epoch each (about
 //      2 minutes each);
 //   3. evaluates the committed full-recipe teachers (8 epochs, seeds 0 and 1) and prints teacher
-//      vs student accuracy.
+//      vs student accuracy;
+//   4. exports each student to its integer network (deploy::compile: BN folded, weights packed
+//      at b bits, threshold requantization) and prints its accuracy, agreement with the student,
+//      model size in bytes and batch-1 latency next to the FP teacher's.
 // --quantizer/--bits choose among the compiled presets (sqakd_demo --help lists them); --delta,
 // --temperature, --method (sqakd, qat_ce, kd) and the KD weights are run-time values. --full
 // runs the whole recipe (8-epoch teacher, 6-epoch students). Every stage resumes from its
 // run directory.
+#include <chrono>
 #include <cstdio>
 #include <string>
 
@@ -73,6 +77,8 @@ int main(int argc, char** argv) {
             double top1;
             double seconds;
             std::size_t bits, params, bytes;
+            double int_top1, int_agreement, int_max_logit_diff, int_ms;
+            std::size_t int_bytes;
         };
         std::vector<student_row> students;
         if (st.teacher.empty()) st.teacher = t.run_dir + "/last.sqakd";
@@ -81,6 +87,7 @@ int main(int argc, char** argv) {
         st.batch = t.batch;
         st.data_dir = t.data_dir;
         st.progress = t.progress;
+        st.int_export = true;
         st.train_subset = t.train_subset;
         st.command = t.command;
         st.commit = t.commit;
@@ -99,7 +106,8 @@ int main(int argc, char** argv) {
                                     " student",
                                 si.epochs, sr.top1, sr.seconds, static_cast<std::size_t>(b),
                                 sr.quantized_weights + sr.fp_values,
-                                sr.fp_values * 4 + (sr.quantized_weights * static_cast<std::size_t>(b) + 7) / 8});
+                                sr.fp_values * 4 + (sr.quantized_weights * static_cast<std::size_t>(b) + 7) / 8,
+                                sr.int_top1, sr.int_agreement, sr.int_max_logit_diff, sr.int_ms_batch1, sr.int_bytes});
         }
 
         // The committed full-recipe teachers, evaluated here on the 10,000 test images.
@@ -136,6 +144,34 @@ int main(int argc, char** argv) {
                         " quantizer parameters - in FP32; BN is folded at integer export)\n"
                         "Reference (SQAKD.md §7, PyTorch, 8-epoch teacher, 6-epoch students, interval SQAKD): "
                         "W2A2 90.92%%, W4A4 92.11%%.\n");
+        if (!students.empty()) {
+            // the FP teacher at batch 1 (eval forward, one image at a time), for the latency column
+            tensor<float> images;
+            std::vector<std::int32_t> labels;
+            test_loader.batch(0, images, labels);
+            const std::size_t n1 = std::min<std::size_t>(200, images.shape()[0]), per = images.size() / images.shape()[0];
+            tensor<float> one(shape_t{1, images.shape()[1], images.shape()[2], images.shape()[3]});
+            auto fp_forward = [&](std::size_t i) {
+                std::copy(images.data() + i * per, images.data() + (i + 1) * per, one.data());
+                (void)net.forward(one, nn::mode::eval);
+            };
+            for (std::size_t i = 0; i < 5; ++i) fp_forward(i);
+            const auto t0 = std::chrono::steady_clock::now();
+            for (std::size_t i = 0; i < n1; ++i) fp_forward(i);
+            const double fp_ms = 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
+                                 static_cast<double>(n1);
+            std::printf("\nInteger networks (deploy::compile; 10,000 test images; latency: batch 1, %d threads for FP, "
+                        "1 thread for integer):\n", t.threads);
+            std::printf("%-44s %11s %10s %10s %11s %12s\n", "model", "test top-1", "agreement", "max |dlogit|", "bytes",
+                        "ms / image");
+            std::printf("%-44s %10.2f%% %10s %10s %11zu %12.3f\n", "this run (ResNet-20 FP teacher, FP32)", r.top1, "-", "-",
+                        params * 4, fp_ms);
+            for (const auto& sr : students)
+                std::printf("%-44s %10.2f%% %9.2f%% %10.3g %11zu %12.3f\n", ("integer " + sr.what).c_str(), sr.int_top1,
+                            sr.int_agreement, sr.int_max_logit_diff, sr.int_bytes, sr.int_ms);
+            std::printf("(agreement: test images where the integer network's top-1 equals the fake-quantized student's;\n"
+                        " bytes: packed weights + FP32 first conv and FC + per-channel thresholds or scales, README formula)\n");
+        }
         if (r.seconds > 0)
             std::printf("\nTraining speed: %.0f images/s on %d threads.", r.images_per_sec, t.threads);
         else
@@ -145,7 +181,6 @@ int main(int argc, char** argv) {
                     "benchmarks/results/teacher_resnet20_fmnist/).\n");
         std::printf("Student table for the full recipe: scripts/run_students.sh (resumable; results in "
                     "benchmarks/results/students_resnet20_fmnist/).\n");
-        std::printf("Coming next in this demo: integer export of the students.\n");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "sqakd_demo: %s\n", e.what());
         return 1;

@@ -6,8 +6,6 @@
 //   sqakd_int_eval [--runs benchmarks/results/students_resnet20_fmnist] [--out FILE.json]
 //                  [--test-subset N] [--threads N] [--isa best|generic|sse4.1|avx2|avx512]
 #include <algorithm>
-#include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <dirent.h>
 #include <memory>
@@ -17,57 +15,11 @@
 #include <CLI/CLI.hpp>
 
 #include "sqakd/deploy/compile.hpp"
+#include "int_export.hpp"
 #include "student_recipe.hpp"
 
-namespace {
-using namespace sqakd;
-
-struct agreement {
-    std::size_t images = 0, same = 0, correct_student = 0, correct_int = 0;
-    double max_logit_diff = 0, seconds_int = 0;
-};
-
-std::size_t argmax(const float* p, std::size_t n) {
-    return static_cast<std::size_t>(std::max_element(p, p + n) - p);
-}
-
-template <class Student>
-agreement compare(Student& s, const deploy::int_network& net, const data::loader& te) {
-    agreement a;
-    deploy::int_network::workspace ws;
-    tensor<float> images;
-    std::vector<std::int32_t> labels;
-    std::vector<float> logits;
-    for (std::size_t b = 0; b < te.num_batches(); ++b) {
-        te.batch(b, images, labels);
-        const std::size_t n = images.shape()[0], C = images.shape()[1], hw = images.shape()[2] * images.shape()[3];
-        const tensor<float>& y = s.forward(images, nn::mode::eval);
-        const std::size_t k = y.shape()[1];
-        // NCHW -> NHWC (the integer network's layout)
-        std::vector<float> x(images.size());
-        for (std::size_t i = 0; i < n; ++i)
-            for (std::size_t c = 0; c < C; ++c)
-                for (std::size_t p = 0; p < hw; ++p) x[(i * hw + p) * C + c] = images.data()[(i * C + c) * hw + p];
-        logits.resize(n * k);
-        const auto t0 = std::chrono::steady_clock::now();
-        if (const auto st = net.run(x.data(), n, logits.data(), ws); st != deploy::status::ok)
-            throw std::runtime_error(std::string("int_network::run: ") + deploy::describe(st));
-        a.seconds_int += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        for (std::size_t i = 0; i < n; ++i) {
-            const std::size_t ts = argmax(y.data() + i * k, k), ti = argmax(logits.data() + i * k, k);
-            for (std::size_t c = 0; c < k; ++c)
-                a.max_logit_diff = std::max(a.max_logit_diff, static_cast<double>(std::fabs(y.data()[i * k + c] - logits[i * k + c])));
-            a.same += ts == ti;
-            a.correct_student += static_cast<std::int32_t>(ts) == labels[i];
-            a.correct_int += static_cast<std::int32_t>(ti) == labels[i];
-            ++a.images;
-        }
-    }
-    return a;
-}
-}  // namespace
-
 int main(int argc, char** argv) {
+    using namespace sqakd;
     std::string runs = "benchmarks/results/students_resnet20_fmnist", out, isa_s = "best";
     std::size_t test_subset = 0;
     int threads = 2;
@@ -118,21 +70,21 @@ int main(int argc, char** argv) {
                 auto s = std::make_unique<sqakd_examples::student_net<typename P::weight, typename P::act>>();
                 io::load_checkpoint(ck, *s);
                 const auto net = deploy::compile(*s, {1, 28, 28}, tier);
-                const agreement a = compare(*s, net, te);
-                const double pct = 100.0 * static_cast<double>(a.same) / static_cast<double>(a.images);
+                const auto a = sqakd_examples::compare_int(*s, net, te);
+                const double pct = a.agreement();
                 std::printf("%-32s agreement %.2f%% (%zu/%zu), max logit diff %.4g, top-1 student %.2f%% int %.2f%%, "
                             "int network %.2f ms/image (batch 250, 1 thread)\n",
                             name.c_str(), pct, a.same, a.images, a.max_logit_diff,
-                            100.0 * static_cast<double>(a.correct_student) / static_cast<double>(a.images),
-                            100.0 * static_cast<double>(a.correct_int) / static_cast<double>(a.images),
+                            a.top1_student(), a.top1_int(),
                             1e3 * a.seconds_int / static_cast<double>(a.images));
                 records.push_back({{"kind", "accuracy"}, {"model", "resnet20"}, {"dataset", "fashion-mnist"},
                                    {"method", "int_agreement"}, {"student_method", meta.get("method")},
                                    {"quantizer", q}, {"w_bits", bits}, {"a_bits", std::stoi(meta.get("a_bits"))},
                                    {"seed", std::stoi(meta.get("seed"))}, {"run", name},
                                    {"agreement", pct}, {"max_logit_diff", a.max_logit_diff},
-                                   {"top1", 100.0 * static_cast<double>(a.correct_int) / static_cast<double>(a.images)},
-                                   {"student_top1", 100.0 * static_cast<double>(a.correct_student) / static_cast<double>(a.images)},
+                                   {"top1", a.top1_int()},
+                                   {"student_top1", a.top1_student()},
+                                   {"model_bytes", net.model_bytes()}, {"packed_weight_bytes", net.packed_weight_bytes()},
                                    {"images", a.images}, {"isa", deploy::isa_name(tier == deploy::isa::best ? deploy::best_isa() : tier)},
                                    {"commit", commit}, {"command", command}});
             });

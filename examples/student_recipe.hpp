@@ -43,6 +43,7 @@ struct student_options {
     int threads = 2;
     std::string teacher, run_dir, data_dir = sqakd::data::default_fashion_mnist_dir;
     bool progress = true;
+    bool int_export = false;  ///< when complete: compile the integer network and measure it (the demo)
     std::string command, commit;
 };
 
@@ -54,6 +55,9 @@ struct student_result {
     std::size_t quantized_weights = 0;  ///< weights of the quantized layers (stored at b bits)
     std::size_t fp_values = 0;          ///< every other parameter (first conv, FC, BN, quantizer parameters)
     nlohmann::json record;
+    // with int_export: the integer network (deploy::compile) against the student, on the test set
+    double int_top1 = -1, int_agreement = -1, int_max_logit_diff = 0, int_ms_batch1 = 0;
+    std::size_t int_bytes = 0;
 };
 
 /// One compiled preset: a family name, a bit width, the weight and activation quantizer presets.

@@ -3,6 +3,7 @@
 // stack is compiled once, not once per program.
 #pragma once
 
+#include "int_export.hpp"
 #include "student_recipe.hpp"
 
 namespace sqakd_examples {
@@ -69,6 +70,15 @@ student_result run_student(const student_options& s) {
         io::checkpoint_extra fin;
         fin.meta = res.meta;
         io::save_checkpoint(s.run_dir + "/final.sqakd", student, fin);
+    }
+    if (s.int_export) {
+        const auto net = deploy::compile(student, {1, 28, 28});
+        const auto a = compare_int(student, net, test_loader);
+        out.int_top1 = a.top1_int();
+        out.int_agreement = a.agreement();
+        out.int_max_logit_diff = a.max_logit_diff;
+        out.int_bytes = net.model_bytes();
+        out.int_ms_batch1 = int_latency_ms(net, test_loader, 200);
     }
     std::vector<std::string> checksums;
     for (std::size_t e = 1; e <= s.epochs; ++e) {

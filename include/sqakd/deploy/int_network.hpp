@@ -78,6 +78,37 @@ public:
     void set_input(dims d) noexcept { m_in = d; }
     std::size_t classes() const noexcept { return m_steps.empty() ? 0 : m_steps.back().out.size(); }
 
+    /// The model size in bytes, by the formula of the README:
+    ///   sum over quantized convs of ceil(weights * wbits / 8)
+    /// + 4 bytes per FP parameter (FP convs and the FC, BatchNorm folded in)
+    /// + per-channel constants: 4 bytes per threshold ((2^a - 1) per channel) when a quantized conv
+    ///   requantizes into the next layer's codes, 8 bytes (scale, bias) per channel when it
+    ///   produces floats
+    /// + 8 bytes per activation quantizer (its clip low and step).
+    std::size_t model_bytes() const noexcept {
+        std::size_t bytes = 0;
+        for (const auto& s : m_steps) bytes += step_bytes(s);
+        return bytes;
+    }
+    /// Bytes of the quantized convs' packed weights alone.
+    std::size_t packed_weight_bytes() const noexcept {
+        std::size_t bytes = 0;
+        for (const auto& s : m_steps)
+            if (s.kind == step_kind::qconv) bytes += packed_bytes(s.wbits, s.conv.geometry().weight_size());
+        return bytes;
+    }
+    static std::size_t step_bytes(const step& s) noexcept {
+        switch (s.kind) {
+            case step_kind::fp_conv:
+            case step_kind::fc: return 4 * (s.w.size() + s.b.size());
+            case step_kind::quantize: return 8;
+            case step_kind::qconv:
+                return packed_bytes(s.wbits, s.conv.geometry().weight_size()) +
+                       (s.to_codes ? 4 * s.out.c * static_cast<std::size_t>(s.th.levels() - 1) : 8 * s.out.c);
+            default: return 0;
+        }
+    }
+
     /// x: batch images NHWC float (normalised as in training); logits: batch x classes().
     status run(const float* x, std::size_t batch, float* logits, workspace& ws) const {
         if (m_steps.empty() || batch == 0) return status::bad_shape;
