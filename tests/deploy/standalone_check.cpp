@@ -3,6 +3,8 @@
 // exceptions, no RTTI.
 #include "sqakd/deploy/conv_geometry.hpp"
 #include "sqakd/deploy/int_conv.hpp"
+#include "sqakd/deploy/int_network.hpp"
+#include "sqakd/deploy/model_file.hpp"
 #include "sqakd/deploy/kernels/binary_layout.hpp"
 #include "sqakd/deploy/kernels/generic/gemm_packed.hpp"
 #include "sqakd/deploy/kernels/reference/conv2d.hpp"

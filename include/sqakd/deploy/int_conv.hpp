@@ -98,6 +98,8 @@ public:
         c.m_isa = t;
         c.m_binary = binary;
         const std::size_t cog = g.out_per_group(), K = g.reduction();
+        c.m_codes.assign(packed_bytes(wbits, g.weight_size()), 0);  // what a model file stores
+        if (const status st = pack_codes(wbits, weights, g.weight_size(), c.m_codes.data()); st != status::ok) return st;
         if (binary) {
             c.m_bshape = kernels::binary_shape{cog, K};
             c.m_bits.resize(c.m_bshape.weight_words() * g.groups);
@@ -125,6 +127,9 @@ public:
     const conv_geometry& geometry() const noexcept { return m_geo; }
     int weight_bits() const noexcept { return m_wbits; }
     int act_bits() const noexcept { return m_abits; }
+    weight_form form() const noexcept { return m_form; }
+    /// The weight codes [out][kh][kw][in/groups] packed at weight_bits() (packing.hpp's stream).
+    const std::vector<std::uint8_t>& packed_codes() const noexcept { return m_codes; }
 
     /// Bytes of workspace one run needs (any alignment; the kernels load unaligned).
     std::size_t workspace_bytes() const noexcept {
@@ -264,6 +269,7 @@ private:
     kernels::packed_shape m_shape;
     kernels::binary_shape m_bshape;
     std::size_t m_group_stride = 0;
+    std::vector<std::uint8_t> m_codes;
     std::vector<std::int16_t> m_packed;
     std::vector<std::uint64_t> m_bits;
 };

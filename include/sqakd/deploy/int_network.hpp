@@ -81,10 +81,10 @@ public:
     /// The model size in bytes, by the formula of the README:
     ///   sum over quantized convs of ceil(weights * wbits / 8)
     /// + 4 bytes per FP parameter (FP convs and the FC, BatchNorm folded in)
-    /// + per-channel constants: 4 bytes per threshold ((2^a - 1) per channel) when a quantized conv
-    ///   requantizes into the next layer's codes, 8 bytes (scale, bias) per channel when it
-    ///   produces floats
-    /// + 8 bytes per activation quantizer (its clip low and step).
+    /// + per-channel constants: 4 bytes per threshold ((2^a - 1) per channel) plus 1 byte of
+    ///   direction when a quantized conv requantizes into the next layer's codes, 8 bytes
+    ///   (scale, bias) per channel when it produces floats
+    /// + 12 bytes per activation quantizer (clip low, clip high, 1/step as float32).
     std::size_t model_bytes() const noexcept {
         std::size_t bytes = 0;
         for (const auto& s : m_steps) bytes += step_bytes(s);
@@ -101,10 +101,10 @@ public:
         switch (s.kind) {
             case step_kind::fp_conv:
             case step_kind::fc: return 4 * (s.w.size() + s.b.size());
-            case step_kind::quantize: return 8;
+            case step_kind::quantize: return 12;
             case step_kind::qconv:
                 return packed_bytes(s.wbits, s.conv.geometry().weight_size()) +
-                       (s.to_codes ? 4 * s.out.c * static_cast<std::size_t>(s.th.levels() - 1) : 8 * s.out.c);
+                       (s.to_codes ? s.out.c * (4 * static_cast<std::size_t>(s.th.levels() - 1) + 1) : 8 * s.out.c);
             default: return 0;
         }
     }

@@ -61,13 +61,15 @@ public:
         t.m_levels = L;
         t.m_t.assign(M.size() * static_cast<std::size_t>(L - 1), 0);
         t.m_descending.assign(M.size(), 0);
-        constexpr std::int64_t big = std::int64_t{1} << 40;  // beyond any int32 accumulator: "never"
+        // INT32_MIN / INT32_MAX: no integer output reaches them (max_reduction keeps |acc| below
+        // 2^31 - 1), so "acc >= big" is never and "acc >= -big" always true (and conversely).
+        constexpr std::int64_t big = 2147483647;
         for (std::size_t c = 0; c < M.size(); ++c) {
             if (!std::isfinite(M[c]) || !std::isfinite(B[c])) return status::non_finite;
             t.m_descending[c] = M[c] < 0;
             for (int j = 1; j < L; ++j) {
                 const double tj = next.lo + (j - 0.5) / next.inv_d;  // in z units (qn cancels: v - qn = j - 1/2)
-                std::int64_t T;
+                std::int64_t T;  // in [-big - 1, big] after the clamps below
                 bool always = tj <= next.lo || (relu && tj <= 0);
                 const bool never = tj > next.hi;
                 if (always && !never) {
@@ -82,7 +84,7 @@ public:
                     const double rr = M[c] > 0 ? std::ceil(r) : std::floor(r);
                     T = rr > double(big) ? big : rr < -double(big) ? -big : static_cast<std::int64_t>(rr);
                 }
-                t.m_t[c * static_cast<std::size_t>(L - 1) + static_cast<std::size_t>(j - 1)] = T;
+                t.m_t[c * static_cast<std::size_t>(L - 1) + static_cast<std::size_t>(j - 1)] = static_cast<std::int32_t>(T);
             }
         }
         out = std::move(t);
@@ -90,12 +92,37 @@ public:
     }
 
     std::size_t channels() const noexcept { return m_channels; }
+    const std::vector<std::int32_t>& values() const noexcept { return m_t; }
+    const std::vector<unsigned char>& descending() const noexcept { return m_descending; }
+
+    /// From stored values (a model file): C x (L - 1) thresholds, monotone per channel in the
+    /// direction of its flag. bad_shape / bad_bit_width when they do not fit together.
+    static status from_values(std::size_t channels, int levels, std::vector<std::int32_t> t,
+                              std::vector<unsigned char> descending, thresholds& out) {
+        if (levels < 2 || levels > 256) return status::bad_bit_width;
+        if (channels == 0 || t.size() != channels * static_cast<std::size_t>(levels - 1) ||
+            descending.size() != channels)
+            return status::bad_shape;
+        for (std::size_t c = 0; c < channels; ++c) {
+            if (descending[c] > 1) return status::bad_shape;
+            for (int j = 1; j + 1 < levels; ++j) {
+                const std::int32_t a = t[c * static_cast<std::size_t>(levels - 1) + static_cast<std::size_t>(j - 1)],
+                                   b = t[c * static_cast<std::size_t>(levels - 1) + static_cast<std::size_t>(j)];
+                if (descending[c] ? b > a : b < a) return status::bad_shape;  // the binary search needs order
+            }
+        }
+        out.m_channels = channels;
+        out.m_levels = levels;
+        out.m_t = std::move(t);
+        out.m_descending = std::move(descending);
+        return status::ok;
+    }
     int levels() const noexcept { return m_levels; }
 
     /// The next layer's code for channel c's integer output acc.
     std::uint8_t code(std::size_t c, std::int32_t acc) const noexcept {
-        const std::int64_t* t = m_t.data() + c * static_cast<std::size_t>(m_levels - 1);
-        const std::int64_t a = acc;
+        const std::int32_t* t = m_t.data() + c * static_cast<std::size_t>(m_levels - 1);
+        const std::int32_t a = acc;
         // thresholds are monotone in j: binary search for the number that are passed
         int lo = 0, hi = m_levels - 1;
         if (!m_descending[c]) {
@@ -115,8 +142,9 @@ public:
 private:
     std::size_t m_channels = 0;
     int m_levels = 2;
-    std::vector<std::int64_t> m_t;
-    std::vector<unsigned char> m_descending;
+    std::vector<std::int32_t> m_t;             // [channel][level - 1]
+    std::vector<unsigned char> m_descending;   // per channel: M < 0
+
 };
 
 }  // namespace sqakd::deploy

@@ -35,12 +35,13 @@ struct weight_form {
     constexpr std::int32_t value(std::uint32_t k) const noexcept { return mul * static_cast<std::int32_t>(k) - offset; }
 };
 
-/// The longest reduction K for which mul * sum(k a) and offset * sum(a) both fit int32 (so does
-/// their difference), for codes of wbits and abits bits:
-///   K <= (2^31 - 1) / (mul * (2^wbits - 1) * (2^abits - 1))  and  K <= (2^31 - 1) / (offset * (2^abits - 1)).
+/// The longest reduction K for which mul * sum(k a) and offset * sum(a) both stay below
+/// 2^31 - 1 (so does their difference; INT32_MIN and INT32_MAX are then never outputs, which
+/// the threshold requantization uses as "always" and "never"), for codes of wbits and abits bits:
+///   K <= (2^31 - 2) / (mul * (2^wbits - 1) * (2^abits - 1))  and  K <= (2^31 - 2) / (offset * (2^abits - 1)).
 /// 8 x 8 bits, odd_symmetric: 16512, far above a 3x3x512 convolution's 4608.
 constexpr std::size_t max_reduction(int wbits, int abits, weight_form f) noexcept {
-    const std::int64_t top = 2147483647, amax = (std::int64_t{1} << abits) - 1;
+    const std::int64_t top = 2147483646, amax = (std::int64_t{1} << abits) - 1;
     const std::int64_t per_dot = std::int64_t{f.mul > 0 ? f.mul : 1} * ((std::int64_t{1} << wbits) - 1) * amax;
     const std::int64_t per_sum = std::int64_t{f.offset > 0 ? f.offset : 1} * amax;
     const std::int64_t k = top / per_dot < top / per_sum ? top / per_dot : top / per_sum;
