@@ -3,9 +3,11 @@
 // the status that says so, never a crash (the test also runs under AddressSanitizer and UBSan:
 // the test_model_file_sanitized target). The network is a real compiled student (random
 // teacher weights, quantizers initialised by one forward) of a small ResNet (8 and 16 channels,
-// an identity and an option-A block), so that every truncation length is cheap to try.
+// an identity and an option-A block), so that every truncation length is cheap to try. The
+// same fixture checks int_network::run_parallel against run().
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -158,4 +160,17 @@ TEST_CASE("io: int model files are written atomically and errors name the file")
     CHECK_THROWS_WITH_AS(io::load_int_network(path), doctest::Contains(path.c_str()), error::corrupt_file);
     std::remove(path.c_str());
     CHECK_THROWS_AS(io::load_int_network(path), error::file_error);
+}
+
+TEST_CASE("int_network::run_parallel gives run()'s logits, bit for bit, on 1 to 3 threads") {
+    fixture f;
+    deploy::int_network::workspace w1;
+    std::vector<float> ref(4 * 10), got(4 * 10);
+    REQUIRE(f.net.run(f.x.data(), 4, ref.data(), w1) == deploy::status::ok);
+    for (unsigned t : {1u, 2u, 3u, 8u}) {
+        std::vector<deploy::int_network::workspace> ws;
+        std::fill(got.begin(), got.end(), -1.0f);
+        REQUIRE(f.net.run_parallel(f.x.data(), 4, got.data(), ws, t) == deploy::status::ok);
+        CHECK_MESSAGE(got == ref, t << " threads");
+    }
 }

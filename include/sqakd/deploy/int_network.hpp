@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sqakd/deploy/int_conv.hpp"
@@ -182,6 +183,34 @@ public:
             }
         }
         std::copy(ws.f.begin(), ws.f.begin() + static_cast<std::ptrdiff_t>(batch * classes()), logits);
+        return status::ok;
+    }
+
+    /// run() over `threads` threads (std::thread), the batch split into contiguous chunks, one
+    /// workspace each (ws grows to `threads` entries). Same results as run(): images are
+    /// independent and each is computed the same way.
+    status run_parallel(const float* x, std::size_t batch, float* logits, std::vector<workspace>& ws,
+                        unsigned threads) const {
+        if (threads <= 1 || batch < 2) {
+            if (ws.empty()) ws.resize(1);
+            return run(x, batch, logits, ws[0]);
+        }
+        if (threads > batch) threads = static_cast<unsigned>(batch);
+        if (ws.size() < threads) ws.resize(threads);
+        std::vector<status> st(threads, status::ok);
+        std::vector<std::thread> pool;
+        const std::size_t per_in = m_in.size(), per_out = classes();
+        for (unsigned t = 0; t < threads; ++t) {
+            const std::size_t b0 = batch * t / threads, b1 = batch * (t + 1) / threads;
+            auto work = [&, t, b0, b1] { st[t] = run(x + b0 * per_in, b1 - b0, logits + b0 * per_out, ws[t]); };
+            if (t + 1 < threads)
+                pool.emplace_back(work);
+            else
+                work();  // the calling thread takes the last chunk
+        }
+        for (auto& th : pool) th.join();
+        for (status s : st)
+            if (s != status::ok) return s;
         return status::ok;
     }
 
