@@ -49,6 +49,10 @@ TEST_CASE("thresholds reproduce relu + clamp + round-half-even of M*acc + B for 
                         }
                         const int expect = static_cast<int>(std::nearbyint(v) - grid.qn);
                         const int got = t.code(c, acc);
+                        std::int32_t pix[5] = {acc, acc, acc, acc, acc};
+                        std::uint8_t all[5];
+                        t.codes(pix, all);  // the per-pixel path (linear count up to 16 levels)
+                        if (all[c] != got) CHECK(int(all[c]) == got);
                         if (got != expect) {
                             INFO("bits " << bits << " relu " << relu << " c " << c << " acc " << acc << " v " << v);
                             CHECK(got == expect);
@@ -75,7 +79,10 @@ TEST_CASE("act_grid::code gives the trainer's activation codes (interval, lsq, p
         const quant::grid gr = q.grid_of(0);
         act_grid a{gr.lo, gr.hi, gr.inv_d, gr.qn, gr.qp};
         bool same = true;
-        for (std::size_t i = 0; i < x.size(); ++i) same = same && int(a.code(x.data()[i])) == codes[i] - int(gr.qn);
+        std::vector<std::uint8_t> fast(x.size());
+        a.codes(x.data(), x.size(), fast.data());  // the vectorised form
+        for (std::size_t i = 0; i < x.size(); ++i)
+            same = same && int(a.code(x.data()[i])) == codes[i] - int(gr.qn) && fast[i] == a.code(x.data()[i]);
         CHECK(same);
     };
     check(quant::interval_act<4>::type<float>(std::size_t{1}));

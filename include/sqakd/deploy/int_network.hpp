@@ -67,7 +67,7 @@ class int_network {
 public:
     /// Per-thread buffers; grown on first use for a batch size, reused afterwards.
     struct workspace {
-        std::vector<float> f, f2, saved;
+        std::vector<float> f, f2, saved, wt;
         std::vector<std::uint8_t> c, c2;
         std::vector<std::int32_t> acc;
         std::vector<unsigned char> conv;
@@ -134,24 +134,28 @@ public:
             const std::size_t ni = batch * s.in.size(), no = batch * s.out.size();
             switch (s.kind) {
                 case step_kind::fp_conv:
-                    fp_conv(s, batch, ws.f.data(), ws.f2.data());
+                    fp_conv(s, batch, ws.f.data(), ws.f2.data(), ws.wt);
                     ws.f.swap(ws.f2);
                     break;
-                case step_kind::quantize:
-                    for (std::size_t i = 0; i < ni; ++i) ws.c[i] = s.grid.code(ws.f[i]);
-                    break;
+                case step_kind::quantize: s.grid.codes(ws.f.data(), ni, ws.c.data()); break;
                 case step_kind::qconv: {
                     if (const status st = s.conv.run(batch, s.in.h, s.in.w, ws.c.data(), ws.acc.data(), ws.conv.data());
                         st != status::ok)
                         return st;
-                    const std::size_t C = s.out.c;
+                    const std::size_t C = s.out.c, pixels = no / C;
                     if (s.to_codes) {
-                        for (std::size_t i = 0; i < no; ++i) ws.c2[i] = s.th.code(i % C, ws.acc[i]);
+                        for (std::size_t p = 0; p < pixels; ++p) s.th.codes(ws.acc.data() + p * C, ws.c2.data() + p * C);
                         ws.c.swap(ws.c2);
                     } else {
-                        for (std::size_t i = 0; i < no; ++i) {
-                            const float v = s.m_mul[i % C] * static_cast<float>(ws.acc[i]) + s.m_add[i % C];
-                            ws.f[i] = s.relu ? std::max(v, 0.0f) : v;
+                        const float* mul = s.m_mul.data();
+                        const float* add = s.m_add.data();
+                        for (std::size_t p = 0; p < pixels; ++p) {
+                            const std::int32_t* a = ws.acc.data() + p * C;
+                            float* o = ws.f.data() + p * C;
+                            if (s.relu)
+                                for (std::size_t c = 0; c < C; ++c) o[c] = std::max(mul[c] * static_cast<float>(a[c]) + add[c], 0.0f);
+                            else
+                                for (std::size_t c = 0; c < C; ++c) o[c] = mul[c] * static_cast<float>(a[c]) + add[c];
                         }
                     }
                     break;
@@ -220,28 +224,42 @@ private:
         if (v.size() < n) v.resize(n);
     }
 
-    static void fp_conv(const step& s, std::size_t batch, const float* x, float* y) {
+    /// Direct float convolution; the innermost loop runs over the output channels of a group
+    /// (weights transposed to [group][kh][kw][in/g][out/g] into wt), which the compiler
+    /// vectorises, so that a 1-channel first layer is not a loop of length 1.
+    static void fp_conv(const step& s, std::size_t batch, const float* x, float* y, std::vector<float>& wt) {
         const conv_geometry& g = s.geo;
         const std::size_t H = s.in.h, W = s.in.w, Ci = s.in.c, oh = s.out.h, ow = s.out.w, Co = s.out.c;
-        const std::size_t cig = Ci / g.groups, cog = Co / g.groups;
+        const std::size_t cig = Ci / g.groups, cog = Co / g.groups, kk = g.kernel_h * g.kernel_w;
+        grow(wt, s.w.size());
+        for (std::size_t co = 0; co < Co; ++co)
+            for (std::size_t p = 0; p < kk; ++p)
+                for (std::size_t ci = 0; ci < cig; ++ci)
+                    wt[(((co / cog) * kk + p) * cig + ci) * cog + co % cog] = s.w[(co * kk + p) * cig + ci];
+        std::vector<float> acc(cog);
         for (std::size_t n = 0; n < batch; ++n)
             for (std::size_t oy = 0; oy < oh; ++oy)
                 for (std::size_t ox = 0; ox < ow; ++ox)
-                    for (std::size_t co = 0; co < Co; ++co) {
-                        const std::size_t c0 = co / cog * cig;
-                        float acc = s.b[co];
+                    for (std::size_t gi = 0; gi < g.groups; ++gi) {
+                        float* a = acc.data();
+                        for (std::size_t o = 0; o < cog; ++o) a[o] = s.b[gi * cog + o];
                         for (std::size_t ky = 0; ky < g.kernel_h; ++ky) {
                             const std::size_t iy = oy * g.stride_h + ky;
                             if (iy < g.pad_h || iy - g.pad_h >= H) continue;
                             for (std::size_t kx = 0; kx < g.kernel_w; ++kx) {
                                 const std::size_t ix = ox * g.stride_w + kx;
                                 if (ix < g.pad_w || ix - g.pad_w >= W) continue;
-                                const float* xp = x + ((n * H + iy - g.pad_h) * W + ix - g.pad_w) * Ci + c0;
-                                const float* wp = s.w.data() + ((co * g.kernel_h + ky) * g.kernel_w + kx) * cig;
-                                for (std::size_t ci = 0; ci < cig; ++ci) acc += wp[ci] * xp[ci];
+                                const float* xp = x + ((n * H + iy - g.pad_h) * W + ix - g.pad_w) * Ci + gi * cig;
+                                const float* wp = wt.data() + ((gi * kk + ky * g.kernel_w + kx) * cig) * cog;
+                                for (std::size_t ci = 0; ci < cig; ++ci) {
+                                    const float xv = xp[ci];
+                                    const float* w = wp + ci * cog;
+                                    for (std::size_t o = 0; o < cog; ++o) a[o] += w[o] * xv;
+                                }
                             }
                         }
-                        y[((n * oh + oy) * ow + ox) * Co + co] = s.relu ? std::max(acc, 0.0f) : acc;
+                        float* out = y + ((n * oh + oy) * ow + ox) * Co + gi * cog;
+                        for (std::size_t o = 0; o < cog; ++o) out[o] = s.relu ? std::max(a[o], 0.0f) : a[o];
                     }
     }
 

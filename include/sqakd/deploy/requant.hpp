@@ -20,6 +20,7 @@
 // Into floats (when the residual add follows): z = M[c] * acc + B[c] in float32.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -43,6 +44,21 @@ struct act_grid {
                     n = static_cast<float>(qn);
         const float xc = std::fmin(std::fmax(x, l), h);
         return static_cast<std::uint8_t>(std::nearbyint((xc - l) * id + n) - n);
+    }
+
+    /// code() over n values, in a form the compiler vectorises: round half to even by adding and
+    /// subtracting 1.5 * 2^23 (exact in float32 round-to-nearest-even for |v| < 2^22, here
+    /// v <= 255), the same result as std::nearbyint in the default rounding mode. NaN inputs are
+    /// clamped like the trainer's std::min/std::max would not be: callers feed finite floats.
+    void codes(const float* x, std::size_t n, std::uint8_t* out) const noexcept {
+        const float l = static_cast<float>(lo), h = static_cast<float>(hi), id = static_cast<float>(inv_d),
+                    q0 = static_cast<float>(qn);
+        constexpr float magic = 12582912.0f;  // 1.5 * 2^23
+        for (std::size_t i = 0; i < n; ++i) {
+            const float xc = std::min(std::max(x[i], l), h);
+            const float v = (xc - l) * id + q0;
+            out[i] = static_cast<std::uint8_t>(static_cast<int>((v + magic) - magic) - static_cast<int>(q0));
+        }
     }
 };
 
@@ -118,6 +134,27 @@ public:
         return status::ok;
     }
     int levels() const noexcept { return m_levels; }
+
+    /// The codes of one pixel's outputs (acc: channels() values, out: channels() codes). Up to
+    /// 16 levels a branch-free count of the thresholds passed (the compiler vectorises it),
+    /// beyond that a binary search per value.
+    void codes(const std::int32_t* acc, std::uint8_t* out) const noexcept {
+        const std::size_t n = static_cast<std::size_t>(m_levels - 1);
+        if (m_levels > 16) {
+            for (std::size_t c = 0; c < m_channels; ++c) out[c] = code(c, acc[c]);
+            return;
+        }
+        for (std::size_t c = 0; c < m_channels; ++c) {
+            const std::int32_t* t = m_t.data() + c * n;
+            const std::int32_t a = acc[c];
+            unsigned k = 0;
+            if (!m_descending[c])
+                for (std::size_t j = 0; j < n; ++j) k += a >= t[j];
+            else
+                for (std::size_t j = 0; j < n; ++j) k += a <= t[j];
+            out[c] = static_cast<std::uint8_t>(k);
+        }
+    }
 
     /// The next layer's code for channel c's integer output acc.
     std::uint8_t code(std::size_t c, std::int32_t acc) const noexcept {
