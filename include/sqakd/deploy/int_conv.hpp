@@ -133,7 +133,8 @@ public:
 
     /// Bytes of workspace one run needs (any alignment; the kernels load unaligned).
     std::size_t workspace_bytes() const noexcept {
-        const std::size_t row = m_binary ? m_bshape.words() * 8 : m_shape.k_padded();
+        // binary: the gathered codes (one byte each, 64 per word) and their packed words
+        const std::size_t row = m_binary ? m_bshape.words() * (8 + 64) : m_shape.k_padded();
         return row_block * (row + sizeof(std::int32_t)) + 64;
     }
 
@@ -184,14 +185,29 @@ private:
         if (m_binary) {
             const std::size_t words = m_bshape.words();
             auto* bits = reinterpret_cast<std::uint64_t*>(ws + (64 - reinterpret_cast<std::uintptr_t>(ws) % 64) % 64);
+            // gather the codes as bytes (memcpy per kernel position), then pack 8 bytes of 0/1
+            // at a time: (v * 0x0102040810204080) >> 56 moves byte i's low bit to bit i
+            std::uint8_t* bytes = reinterpret_cast<std::uint8_t*>(bits + row_block * words);
+            const std::size_t kb = words * 64;
             for (std::size_t i = 0; i < m; ++i) {
-                std::uint64_t* dst = bits + i * words;
-                for (std::size_t j = 0; j < words; ++j) dst[j] = 0;
+                std::uint8_t* row = bytes;
                 for_each_segment(g, gi, r0 + i, x, [&](std::size_t k0, const std::uint8_t* src, std::size_t count) {
                     if (src)
-                        for (std::size_t k = 0; k < count; ++k)
-                            dst[(k0 + k) / 64] |= std::uint64_t{src[k]} << ((k0 + k) % 64);
+                        std::memcpy(row + k0, src, count);
+                    else
+                        std::memset(row + k0, 0, count);
                 });
+                std::memset(row + K, 0, kb - K);
+                std::uint64_t* dst = bits + i * words;
+                for (std::size_t j = 0; j < words; ++j) {
+                    std::uint64_t word = 0;
+                    for (std::size_t q = 0; q < 8; ++q) {
+                        std::uint64_t v;
+                        std::memcpy(&v, row + j * 64 + q * 8, 8);
+                        word |= ((v * 0x0102040810204080ull) >> 56) << (q * 8);
+                    }
+                    dst[j] = word;
+                }
             }
             kernels::binary_gemm_args a;
             a.m = m;
