@@ -124,12 +124,9 @@ private:
         return subset ? ds.subset(0, std::min(subset, ds.size())) : ds;
     }
     static sqakd::data::loader_options options(std::size_t batch, std::uint64_t seed, bool training) {
-        sqakd::data::loader_options o;
-        o.batch_size = batch;
-        o.shuffle = training;
-        o.augment = training;
+        auto o = sqakd::data::loader_options::evaluation(batch, sqakd::data::fashion_mnist_stats());
+        o.shuffle = o.augment = training;
         o.seed = seed;
-        o.normalize(sqakd::data::fashion_mnist_stats());
         return o;
     }
 };

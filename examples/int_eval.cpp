@@ -39,12 +39,7 @@ int main(int argc, char** argv) {
         set_num_threads(threads);
         auto test_ds = data::load_fashion_mnist(data::default_fashion_mnist_dir, data::split::test);
         if (test_subset) test_ds = test_ds.subset(0, std::min(test_subset, test_ds.size()));
-        data::loader_options o;
-        o.batch_size = 250;
-        o.shuffle = false;
-        o.augment = false;
-        o.normalize(data::fashion_mnist_stats());
-        data::loader te(test_ds, o);
+        data::loader te(test_ds, data::loader_options::evaluation(250, data::fashion_mnist_stats()));
         std::vector<std::string> names;
         if (DIR* d = ::opendir(runs.c_str())) {
             while (dirent* e = ::readdir(d)) {

@@ -3,6 +3,8 @@
 // geometries; an int_conv shared by two threads; refused inputs.
 #include <doctest/doctest.h>
 
+#include "deploy_test_util.hpp"
+
 #include <cstdint>
 #include <random>
 #include <string>
@@ -15,12 +17,6 @@
 using namespace sqakd::deploy;
 
 namespace {
-std::vector<std::uint8_t> codes(std::mt19937& g, int bits, std::size_t n) {
-    std::uniform_int_distribution<int> d(0, (1 << bits) - 1);
-    std::vector<std::uint8_t> v(n);
-    for (auto& x : v) x = static_cast<std::uint8_t>(d(g));
-    return v;
-}
 
 conv_geometry geometry(std::size_t batch, std::size_t h, std::size_t w, std::size_t cin, std::size_t cout,
                        std::size_t k, std::size_t stride, std::size_t pad, std::size_t groups) {
@@ -59,7 +55,7 @@ TEST_CASE("int_conv equals the reference convolution for every tier, pair and ed
                                      << geo.height << "x" << geo.width << " cin " << geo.in_channels << " cout "
                                      << geo.out_channels << " k " << geo.kernel_h << " s " << geo.stride_h << " groups "
                                      << geo.groups << " batch " << geo.batch);
-                    const auto x = codes(rng, ab, geo.input_size()), w = codes(rng, wb, geo.weight_size());
+                    const auto x = deploy_test::random_codes(rng, ab, geo.input_size()), w = deploy_test::random_codes(rng, wb, geo.weight_size());
                     std::vector<std::int32_t> ref(geo.output_size()), y(geo.output_size(), -1);
                     REQUIRE(reference::conv2d(wb, ab, geo, x.data(), w.data(), f, ref.data()) == status::ok);
                     int_conv conv;
@@ -76,7 +72,7 @@ TEST_CASE("int_conv equals the reference convolution for every tier, pair and ed
 TEST_CASE("int_conv: one made convolution, two threads with their own workspaces, same answers") {
     std::mt19937 rng(8);
     const conv_geometry geo = geometry(4, 14, 14, 32, 32, 3, 1, 1, 1);
-    const auto x = codes(rng, 4, geo.input_size()), w = codes(rng, 4, geo.weight_size());
+    const auto x = deploy_test::random_codes(rng, 4, geo.input_size()), w = deploy_test::random_codes(rng, 4, geo.weight_size());
     int_conv conv;
     REQUIRE(int_conv::make(4, 4, geo, w.data(), weight_form::odd_symmetric(4), isa::best, conv) == status::ok);
     std::vector<std::int32_t> ref(geo.output_size());

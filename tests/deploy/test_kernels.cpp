@@ -6,6 +6,8 @@
 // message.
 #include <doctest/doctest.h>
 
+#include "deploy_test_util.hpp"
+
 #include <cstdint>
 #include <functional>
 #include <random>
@@ -89,12 +91,6 @@ std::vector<std::int32_t> run_reference(int wbits, int abits, std::size_t m, std
     return c;
 }
 
-std::vector<std::uint8_t> codes(std::mt19937& g, int bits, std::size_t n) {
-    std::uniform_int_distribution<int> d(0, (1 << bits) - 1);
-    std::vector<std::uint8_t> v(n);
-    for (auto& x : v) x = static_cast<std::uint8_t>(d(g));
-    return v;
-}
 
 const int pairs[][2] = {{1, 1}, {2, 2}, {4, 4}, {8, 8}, {4, 8}, {2, 4}, {8, 4}, {6, 8}, {7, 8}, {3, 3}};
 }  // namespace
@@ -134,7 +130,7 @@ TEST_CASE("packed GEMM kernels are bit-exact with the reference: random shapes, 
                     const std::size_t m = ms[g() % 6], n = ns[g() % 5], k = ks[(trial + g()) % 8];
                     INFO(t.name << " W" << wb << "A" << ab << std::string(lsq ? " lsq" : " interval") << " m " << m
                                 << " n " << n << " k " << k);
-                    const auto a = codes(g, ab, m * k), w = codes(g, wb, n * k);
+                    const auto a = deploy_test::random_codes(g, ab, m * k), w = deploy_test::random_codes(g, wb, n * k);
                     CHECK(run_packed(t, wb, ab, m, n, k, a, w, form) == run_reference(wb, ab, m, n, k, a, w, form));
                     ++cases;
                 }
@@ -217,7 +213,7 @@ TEST_CASE("W1A1 AND + popcount kernels are bit-exact with the reference (2 popco
         for (std::size_t trial = 0; trial < 40; ++trial) {
             const std::size_t m = ms[g() % 5], n = ns[g() % 6], k = ks[trial % 7];
             INFO(t.name << " m " << m << " n " << n << " k " << k);
-            const auto a = codes(g, 1, m * k), w = codes(g, 1, n * k);
+            const auto a = deploy_test::random_codes(g, 1, m * k), w = deploy_test::random_codes(g, 1, n * k);
             CHECK(run_binary(t, m, n, k, a, w) == run_reference(1, 1, m, n, k, a, w, weight_form::odd_symmetric(1)));
         }
         // extremes: all activations 1, all weights 1 (value +1) or 0 (value -1), long K

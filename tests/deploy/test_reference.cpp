@@ -3,6 +3,8 @@
 // and against each other (direct convolution vs im2col + GEMM).
 #include <doctest/doctest.h>
 
+#include "deploy_test_util.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -16,12 +18,6 @@
 using namespace sqakd::deploy;
 
 namespace {
-std::vector<std::uint8_t> random_codes(std::mt19937& g, int bits, std::size_t n) {
-    std::uniform_int_distribution<int> d(0, (1 << bits) - 1);
-    std::vector<std::uint8_t> v(n);
-    for (auto& c : v) c = static_cast<std::uint8_t>(d(g));
-    return v;
-}
 
 /// The dequantized value of a weight code, from the quantizers' definitions (SQAKD.md §3), not
 /// from weight_form: interval/dorefa (2k - (L-1))/(L-1); lsq q * step with q = k - 2^(b-1), and
@@ -38,7 +34,7 @@ TEST_CASE("packing: round trip, size ceil(n*b/8), zero tail bits, every bit widt
     for (int bits = 1; bits <= 8; ++bits)
         for (std::size_t n : {0u, 1u, 2u, 3u, 7u, 8u, 9u, 31u, 64u, 67u}) {
             INFO("bits " << bits << " n " << n);
-            const auto codes = random_codes(g, bits, n);
+            const auto codes = deploy_test::random_codes(g, bits, n);
             std::vector<std::uint8_t> packed(packed_bytes(bits, n) + 1, 0xAB);  // + a guard byte
             REQUIRE(packed_bytes(bits, n) == (n * static_cast<std::size_t>(bits) + 7) / 8);
             REQUIRE(pack_codes(bits, codes.data(), n, packed.data()) == status::ok);
@@ -113,7 +109,7 @@ TEST_CASE("reference GEMM equals the double-precision dot product of the dequant
             std::uniform_int_distribution<std::size_t> dim(1, 40);
             const std::size_t M = dim(g), N = dim(g), K = dim(g) * 7;
             INFO("W" << wb << "A" << ab << std::string(lsq ? " lsq" : " interval") << " M " << M << " N " << N << " K " << K);
-            const auto A = random_codes(g, ab, M * K), W = random_codes(g, wb, N * K);
+            const auto A = deploy_test::random_codes(g, ab, M * K), W = deploy_test::random_codes(g, wb, N * K);
             std::vector<std::int32_t> C(M * N);
             REQUIRE(reference::gemm(wb, ab, M, N, K, A.data(), K, W.data(), K, f, C.data(), N) == status::ok);
             const double sa = 1.0 / ((1 << ab) - 1), sw_lsq = 0.037;
@@ -172,7 +168,7 @@ TEST_CASE("reference conv2d equals im2col + reference GEMM (1x1, 3x3, stride 2, 
             INFO("h " << c.h << " w " << c.w << " cin " << c.cin << " cout " << c.cout << " k " << c.k << " stride "
                       << c.stride << " groups " << c.groups << " bits " << bits);
             REQUIRE(geo.check() == status::ok);
-            const auto x = random_codes(g, bits, geo.input_size()), w = random_codes(g, bits, geo.weight_size());
+            const auto x = deploy_test::random_codes(g, bits, geo.input_size()), w = deploy_test::random_codes(g, bits, geo.weight_size());
             const weight_form f = weight_form::odd_symmetric(bits);
             std::vector<std::int32_t> y(geo.output_size());
             REQUIRE(reference::conv2d(bits, bits, geo, x.data(), w.data(), f, y.data()) == status::ok);

@@ -31,12 +31,7 @@ void check_student(const std::string& run) {
     const auto net = deploy::compile(*s, {1, 28, 28});
     auto test_ds = data::load_fashion_mnist(data::default_fashion_mnist_dir, data::split::test);
     REQUIRE(test_ds.size() == 10000);
-    data::loader_options o;
-    o.batch_size = 500;
-    o.shuffle = false;
-    o.augment = false;
-    o.normalize(data::fashion_mnist_stats());
-    data::loader te(test_ds, o);
+    data::loader te(test_ds, data::loader_options::evaluation(500, data::fashion_mnist_stats()));
     deploy::int_network::workspace ws;
     tensor<float> images;
     std::vector<std::int32_t> labels;

@@ -27,14 +27,7 @@ using teacher_t = nn::models::resnet20<1, 10>;
 
 const std::string results = std::string(SQAKD_SOURCE_DIR) + "/benchmarks/results/students_resnet20_fmnist";
 
-data::loader_options test_opts() {
-    data::loader_options o;
-    o.batch_size = 500;
-    o.shuffle = false;
-    o.augment = false;
-    o.normalize(data::fashion_mnist_stats());
-    return o;
-}
+data::loader_options test_opts() { return data::loader_options::evaluation(500, data::fashion_mnist_stats()); }
 
 /// Calls f(student*) (a null pointer of the student type) for the compiled preset (quantizer,
 /// bits) of the student recipe (examples/student_recipe.hpp); returns false when there is none.

@@ -72,6 +72,16 @@ struct loader_options {
         std = s.std;
         return *this;
     }
+    /// Options for evaluation: in order, no augmentation, normalised with s.
+    ///   data::loader test(test_ds, data::loader_options::evaluation(500, data::fashion_mnist_stats()));
+    static loader_options evaluation(std::size_t batch, const channel_stats& s) {
+        loader_options o;
+        o.batch_size = batch;
+        o.shuffle = false;
+        o.augment = false;
+        o.normalize(s);
+        return o;
+    }
 };
 
 /// The random streams of the loaders (see the header comment).

@@ -45,4 +45,20 @@ inline void store_panel(const gemm_args& g, std::size_t r, std::size_t n0, const
     for (std::size_t j = 0; j < count; ++j) out[j] = g.form.mul * acc[j] - corr;
 }
 
+/// The row loop every SIMD tier shares: blocks of MR rows, then single rows, through
+/// Kernel::rows<rows, bytes>(g, first_row) for the operand kind of the packed weights.
+template <class Kernel, std::size_t MR, bool Bytes>
+void drive_rows(const gemm_args& g) noexcept {
+    std::size_t r = 0;
+    for (; r + MR <= g.m; r += MR) Kernel::template rows<MR, Bytes>(g, r);
+    for (; r < g.m; ++r) Kernel::template rows<1, Bytes>(g, r);
+}
+template <class Kernel, std::size_t MR>
+void drive(const gemm_args& g) noexcept {
+    if (g.shape.kind == operand_kind::bytes)
+        drive_rows<Kernel, MR, true>(g);
+    else
+        drive_rows<Kernel, MR, false>(g);
+}
+
 }  // namespace sqakd::deploy::kernels

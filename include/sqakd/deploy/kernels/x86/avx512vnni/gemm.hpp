@@ -22,51 +22,42 @@
 namespace sqakd::deploy::kernels::avx512vnni {
 
 namespace detail {
-template <std::size_t MR, bool Bytes>
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void rows(const gemm_args& g, std::size_t r0) noexcept {
-    const std::size_t groups = g.shape.k_groups(), pb = g.shape.panel_bytes();
-    const auto* wbase = static_cast<const std::uint8_t*>(g.w);
-    for (std::size_t p = 0; p < g.shape.panels(); ++p) {
-        const std::uint8_t* wp = wbase + p * pb;
-        __m512i acc[MR];
-        for (std::size_t i = 0; i < MR; ++i) acc[i] = _mm512_setzero_si512();
-        for (std::size_t kg = 0; kg < groups; ++kg) {
-            const __m512i w = _mm512_loadu_si512(wp + kg * 64);
-            for (std::size_t i = 0; i < MR; ++i) {
-                const std::uint8_t* a = g.a + (r0 + i) * g.lda;
-                std::int32_t av;
-                if constexpr (Bytes) {
-                    std::memcpy(&av, a + kg * 4, 4);
-                    acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_set1_epi32(av), w);
-                } else {
-                    av = static_cast<std::int32_t>(a[kg * 2] | (std::uint32_t{a[kg * 2 + 1]} << 16));
-                    acc[i] = _mm512_dpwssd_epi32(acc[i], _mm512_set1_epi32(av), w);
+struct kernel {
+    template <std::size_t MR, bool Bytes>
+    __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void rows(const gemm_args& g,
+                                                                            std::size_t r0) noexcept {
+        const std::size_t groups = g.shape.k_groups(), pb = g.shape.panel_bytes();
+        const auto* wbase = static_cast<const std::uint8_t*>(g.w);
+        for (std::size_t p = 0; p < g.shape.panels(); ++p) {
+            const std::uint8_t* wp = wbase + p * pb;
+            __m512i acc[MR];
+            for (std::size_t i = 0; i < MR; ++i) acc[i] = _mm512_setzero_si512();
+            for (std::size_t kg = 0; kg < groups; ++kg) {
+                const __m512i w = _mm512_loadu_si512(wp + kg * 64);
+                for (std::size_t i = 0; i < MR; ++i) {
+                    const std::uint8_t* a = g.a + (r0 + i) * g.lda;
+                    std::int32_t av;
+                    if constexpr (Bytes) {
+                        std::memcpy(&av, a + kg * 4, 4);
+                        acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_set1_epi32(av), w);
+                    } else {
+                        av = static_cast<std::int32_t>(a[kg * 2] | (std::uint32_t{a[kg * 2 + 1]} << 16));
+                        acc[i] = _mm512_dpwssd_epi32(acc[i], _mm512_set1_epi32(av), w);
+                    }
                 }
             }
-        }
-        for (std::size_t i = 0; i < MR; ++i) {
-            alignas(64) std::int32_t out[panel_width];
-            _mm512_store_si512(out, acc[i]);
-            store_panel(g, r0 + i, p * panel_width, out);
+            for (std::size_t i = 0; i < MR; ++i) {
+                alignas(64) std::int32_t out[panel_width];
+                _mm512_store_si512(out, acc[i]);
+                store_panel(g, r0 + i, p * panel_width, out);
+            }
         }
     }
-}
-
-template <bool Bytes>
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemm_kind(const gemm_args& g) noexcept {
-    std::size_t r = 0;
-    for (; r + 8 <= g.m; r += 8) rows<8, Bytes>(g, r);
-    for (; r < g.m; ++r) rows<1, Bytes>(g, r);
-}
+};
 }  // namespace detail
 
 /// Requires x86::cpu().avx512vnni.
-inline void gemm(const gemm_args& g) noexcept {
-    if (g.shape.kind == operand_kind::bytes)
-        detail::gemm_kind<true>(g);
-    else
-        detail::gemm_kind<false>(g);
-}
+inline void gemm(const gemm_args& g) noexcept { drive<detail::kernel, 8>(g); }
 
 }  // namespace sqakd::deploy::kernels::avx512vnni
 #endif
