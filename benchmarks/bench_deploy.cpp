@@ -7,11 +7,14 @@
 //                                    (throughput, run_parallel), counter images/s
 //   BM_resnet20_fp32/<batch>         the FP32 teacher's eval forward (training code path,
 //                                    OpenMP threads), for comparison
+//   BM_onednn_conv/<layer>           oneDNN's int8 convolution (u8 x s8 -> s32, NHWC source,
+//                                    format_tag::any weights reordered outside the timing) on
+//                                    the same shapes, when built with oneDNN (Debian
+//                                    libdnnl-dev); its implementation name is a label
 // Flags: --threads=N (default 2) besides Google Benchmark's own.
 #include <benchmark/benchmark.h>
 
-#include <cstdlib>
-#include <cstring>
+#include <algorithm>
 #include <memory>
 #include <random>
 #include <string>
@@ -21,6 +24,12 @@
 #include "sqakd/deploy/compile.hpp"
 #include "sqakd/nn/models/resnet.hpp"
 #include "sqakd/nn/quantize.hpp"
+
+#include "bench_common.hpp"
+
+#ifdef SQAKD_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.hpp>
+#endif
 
 using namespace sqakd;
 
@@ -117,6 +126,42 @@ void bm_fp32(benchmark::State& st) {
     st.counters["threads"] = batch == 1 ? 1 : g_threads;
 }
 
+#ifdef SQAKD_HAVE_DNNL
+void bm_onednn_conv(benchmark::State& st, layer_shape L) {
+    using namespace dnnl;
+    using tag = memory::format_tag;
+    using dt = memory::data_type;
+    engine eng(engine::kind::cpu, 0);
+    stream strm(eng);
+    const memory::dim N = 1, IC = static_cast<memory::dim>(L.cin), OC = static_cast<memory::dim>(L.cout),
+                      H = static_cast<memory::dim>(L.h), S = static_cast<memory::dim>(L.stride);
+    const memory::dim OH = (H + 2 - 3) / S + 1;
+    memory::desc src_md({N, IC, H, H}, dt::u8, tag::nhwc), dst_md({N, OC, OH, OH}, dt::s32, tag::nhwc);
+    memory::desc wei_any({OC, IC, 3, 3}, dt::s8, tag::any);
+    convolution_forward::desc d(prop_kind::forward_inference, algorithm::convolution_direct, src_md, wei_any, dst_md,
+                                {S, S}, {1, 1}, {1, 1});
+    convolution_forward::primitive_desc pd(d, eng);
+    const std::string impl = pd.impl_info_str();
+    memory src(src_md, eng), dst(dst_md, eng);
+    memory wei_user({{OC, IC, 3, 3}, dt::s8, tag::oihw}, eng), wei(pd.weights_desc(), eng);
+    std::mt19937 r(1);
+    auto* sp = static_cast<std::uint8_t*>(src.get_data_handle());
+    for (std::size_t i = 0; i < src_md.get_size(); ++i) sp[i] = static_cast<std::uint8_t>(r() % 16);
+    auto* wp = static_cast<std::int8_t*>(wei_user.get_data_handle());
+    for (std::size_t i = 0; i < wei_user.get_desc().get_size(); ++i) wp[i] = static_cast<std::int8_t>(r() % 15) - 7;
+    reorder(wei_user, wei).execute(strm, wei_user, wei);  // outside the timing
+    strm.wait();
+    convolution_forward conv(pd);
+    for (auto _ : st) {
+        conv.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
+        strm.wait();
+    }
+    const double ops = 2.0 * static_cast<double>(OH * OH) * static_cast<double>(OC) * static_cast<double>(IC * 9);
+    st.counters["GOPS"] = benchmark::Counter(ops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+    st.SetLabel(impl);
+}
+#endif
+
 void register_all() {
     const std::pair<int, int> pairs[] = {{1, 1}, {2, 2}, {4, 4}, {4, 8}, {8, 8}};
     for (const deploy::isa t : {deploy::isa::generic, deploy::isa::sse41, deploy::isa::avx2, deploy::isa::avx512})
@@ -132,22 +177,19 @@ void register_all() {
     benchmark::RegisterBenchmark("BM_resnet20_int/W4A8", bm_int_net<4, 8>)->Arg(1)->Arg(64)->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("BM_resnet20_int/W8A8", bm_int_net<8, 8>)->Arg(1)->Arg(64)->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("BM_resnet20_fp32", bm_fp32)->Arg(1)->Arg(64)->Unit(benchmark::kMillisecond);
+#ifdef SQAKD_HAVE_DNNL
+    for (const auto& L : layers)
+        benchmark::RegisterBenchmark((std::string("BM_onednn_conv/") + L.name).c_str(), bm_onednn_conv, L)
+            ->Unit(benchmark::kMicrosecond);
+#endif
 }
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::vector<char*> rest;
-    for (int i = 0; i < argc; ++i) {
-        if (i > 0 && std::strncmp(argv[i], "--threads=", 10) == 0) {
-            g_threads = std::max(1, std::atoi(argv[i] + 10));
-            continue;
-        }
-        rest.push_back(argv[i]);
-    }
-    int n = static_cast<int>(rest.size());
-    benchmark::Initialize(&n, rest.data());
-    register_all();
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    auto ours = [](const char* a) { return sqakd_bench::take_flag("sqakd_bench_deploy", a, "--threads", g_threads); };
+    return sqakd_bench::run(argc, argv, ours, [] {
+        g_threads = std::max(g_threads, 1);
+        sqakd_bench::context("sqakd_threads", std::to_string(g_threads));
+        register_all();
+    });
 }

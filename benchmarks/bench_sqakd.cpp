@@ -59,6 +59,8 @@
 
 namespace {
 
+#include "bench_common.hpp"
+
 using namespace sqakd;
 using clock_type = std::chrono::steady_clock;
 using teacher_t = nn::models::resnet20<1, 10>;
@@ -274,53 +276,21 @@ void register_all() {
         ->Unit(benchmark::kMillisecond);
 }
 
-/// Parses "--name=value" into `out` (a non-negative int or a string); true when `arg` was that flag.
-bool take_flag(const char* arg, const char* name, int& out) {
-    const std::size_t n = std::strlen(name);
-    if (std::strncmp(arg, name, n) != 0 || arg[n] != '=') return false;
-    char* end = nullptr;
-    const long v = std::strtol(arg + n + 1, &end, 10);
-    if (*end != '\0' || v < 0 || v > 1000000) {
-        std::fprintf(stderr, "sqakd_bench_sqakd: %s expects a non-negative integer, got '%s'\n", name, arg + n + 1);
-        std::exit(2);
-    }
-    out = static_cast<int>(v);
-    return true;
-}
-bool take_flag(const char* arg, const char* name, std::string& out) {
-    const std::size_t n = std::strlen(name);
-    if (std::strncmp(arg, name, n) != 0 || arg[n] != '=') return false;
-    out = arg + n + 1;
-    return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::vector<char*> rest;
     config& c = cfg();
-    for (int i = 0; i < argc; ++i) {
-        const char* a = argv[i];
-        if (i > 0 && (take_flag(a, "--steps", c.steps) || take_flag(a, "--warmup", c.warmup) ||
-                      take_flag(a, "--step_log", c.step_log)))
-            continue;
-        rest.push_back(argv[i]);
-    }
-    c.steps = std::max(c.steps, 1);
-    int n = static_cast<int>(rest.size());
-    rest.push_back(nullptr);
-    benchmark::Initialize(&n, rest.data());
-    if (benchmark::ReportUnrecognizedArguments(n, rest.data())) return 1;
-#if defined(__clang__)
-    benchmark::AddCustomContext("sqakd_compiler", __VERSION__);
-#else
-    benchmark::AddCustomContext("sqakd_compiler", "g++ " __VERSION__);
-#endif
-    benchmark::AddCustomContext("sqakd_threads", std::to_string(num_threads()));
-    benchmark::AddCustomContext("sqakd_steps", std::to_string(c.steps));
-    benchmark::AddCustomContext("sqakd_warmup", std::to_string(c.warmup));
-    register_all();
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    const char* tool = "sqakd_bench_sqakd";
+    auto ours = [&](const char* a) {
+        return sqakd_bench::take_flag(tool, a, "--steps", c.steps) ||
+               sqakd_bench::take_flag(tool, a, "--warmup", c.warmup) ||
+               sqakd_bench::take_flag(tool, a, "--step_log", c.step_log);
+    };
+    return sqakd_bench::run(argc, argv, ours, [&] {
+        c.steps = std::max(c.steps, 1);
+        sqakd_bench::context("sqakd_threads", std::to_string(num_threads()));
+        sqakd_bench::context("sqakd_steps", std::to_string(c.steps));
+        sqakd_bench::context("sqakd_warmup", std::to_string(c.warmup));
+        register_all();
+    });
 }

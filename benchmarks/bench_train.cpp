@@ -43,6 +43,8 @@
 
 namespace {
 
+#include "bench_common.hpp"
+
 using namespace sqakd;
 using clock_type = std::chrono::steady_clock;
 
@@ -288,55 +290,24 @@ void register_all() {
             ->Unit(benchmark::kMillisecond);
 }
 
-/// Parses "--name=value" into `out` (an int > 0 or a string); true when `arg` was that flag.
-bool take_flag(const char* arg, const char* name, int& out) {
-    const std::size_t n = std::strlen(name);
-    if (std::strncmp(arg, name, n) != 0 || arg[n] != '=') return false;
-    char* end = nullptr;
-    const long v = std::strtol(arg + n + 1, &end, 10);
-    if (*end != '\0' || v < 0 || v > 1000000) {
-        std::fprintf(stderr, "sqakd_bench_train: %s expects a non-negative integer, got '%s'\n", name, arg + n + 1);
-        std::exit(2);
-    }
-    out = static_cast<int>(v);
-    return true;
-}
-bool take_flag(const char* arg, const char* name, std::string& out) {
-    const std::size_t n = std::strlen(name);
-    if (std::strncmp(arg, name, n) != 0 || arg[n] != '=') return false;
-    out = arg + n + 1;
-    return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::vector<char*> rest;
     config& c = cfg();
-    for (int i = 0; i < argc; ++i) {
-        const char* a = argv[i];
-        if (i > 0 && (take_flag(a, "--steps", c.steps) || take_flag(a, "--warmup", c.warmup) ||
-                      take_flag(a, "--layer_iters", c.layer_iters) || take_flag(a, "--step_log", c.step_log)))
-            continue;
-        rest.push_back(argv[i]);
-    }
-    c.steps = std::max(c.steps, 1);
-    c.layer_iters = std::max(c.layer_iters, 1);
-    int n = static_cast<int>(rest.size());
-    rest.push_back(nullptr);
-    benchmark::Initialize(&n, rest.data());
-    if (benchmark::ReportUnrecognizedArguments(n, rest.data())) return 1;
-#if defined(__clang__)
-    benchmark::AddCustomContext("sqakd_compiler", __VERSION__);  // "... Clang 14.0.6"
-#else
-    benchmark::AddCustomContext("sqakd_compiler", "g++ " __VERSION__);
-#endif
-    benchmark::AddCustomContext("sqakd_threads", std::to_string(num_threads()));
-    benchmark::AddCustomContext("sqakd_steps", std::to_string(c.steps));
-    benchmark::AddCustomContext("sqakd_warmup", std::to_string(c.warmup));
-    benchmark::AddCustomContext("sqakd_layer_iters", std::to_string(c.layer_iters));
-    register_all();
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    const char* tool = "sqakd_bench_train";
+    auto ours = [&](const char* a) {
+        return sqakd_bench::take_flag(tool, a, "--steps", c.steps) ||
+               sqakd_bench::take_flag(tool, a, "--warmup", c.warmup) ||
+               sqakd_bench::take_flag(tool, a, "--layer_iters", c.layer_iters) ||
+               sqakd_bench::take_flag(tool, a, "--step_log", c.step_log);
+    };
+    return sqakd_bench::run(argc, argv, ours, [&] {
+        c.steps = std::max(c.steps, 1);
+        c.layer_iters = std::max(c.layer_iters, 1);
+        sqakd_bench::context("sqakd_threads", std::to_string(num_threads()));
+        sqakd_bench::context("sqakd_steps", std::to_string(c.steps));
+        sqakd_bench::context("sqakd_warmup", std::to_string(c.warmup));
+        sqakd_bench::context("sqakd_layer_iters", std::to_string(c.layer_iters));
+        register_all();
+    });
 }
