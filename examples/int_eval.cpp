@@ -7,9 +7,9 @@
 //                  [--test-subset N] [--threads N] [--isa best|generic|sse4.1|avx2|avx512]
 #include <algorithm>
 #include <cstdio>
-#include <dirent.h>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -40,15 +40,7 @@ int main(int argc, char** argv) {
         auto test_ds = data::load_fashion_mnist(data::default_fashion_mnist_dir, data::split::test);
         if (test_subset) test_ds = test_ds.subset(0, std::min(test_subset, test_ds.size()));
         data::loader te(test_ds, data::loader_options::evaluation(250, data::fashion_mnist_stats()));
-        std::vector<std::string> names;
-        if (DIR* d = ::opendir(runs.c_str())) {
-            while (dirent* e = ::readdir(d)) {
-                const std::string n = e->d_name;
-                if (n != "." && n != ".." && io::file_exists(runs + "/" + n + "/final.sqakd")) names.push_back(n);
-            }
-            ::closedir(d);
-        }
-        std::sort(names.begin(), names.end());
+        const std::vector<std::string> names = sqakd_examples::finished_runs(runs);
         if (names.empty()) throw std::runtime_error("no final.sqakd under " + runs);
         nlohmann::json records = nlohmann::json::array();
         const std::string commit = sqakd_examples::git_commit(), command = sqakd_examples::command_line(argc, argv);
@@ -57,12 +49,9 @@ int main(int argc, char** argv) {
             const auto meta = io::read_checkpoint(ck);
             const std::string q = meta.get("quantizer");
             const int bits = std::stoi(meta.get("w_bits"));
-            bool found = false;
-            sqakd_examples::for_each_preset([&](auto, auto p) {
-                using P = decltype(p);
-                if (found || q != p.name() || bits != P::bits) return;
-                found = true;
-                auto s = std::make_unique<sqakd_examples::student_net<typename P::weight, typename P::act>>();
+            const bool found = sqakd_examples::with_student_type(q, bits, [&](auto* type) {
+                using student_t = std::remove_pointer_t<decltype(type)>;
+                auto s = std::make_unique<student_t>();
                 io::load_checkpoint(ck, *s);
                 const auto net = deploy::compile(*s, {1, 28, 28}, tier);
                 const auto a = sqakd_examples::compare_int(*s, net, te);

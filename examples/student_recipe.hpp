@@ -10,6 +10,7 @@
 #pragma once
 
 #include <algorithm>
+#include <dirent.h>
 #include <cstdio>
 #include <fstream>
 #include <stdexcept>
@@ -115,6 +116,35 @@ inline std::string preset_list() {
 
 template <class WQ, class AQ>
 using student_net = sqakd::nn::quantize_t<student_teacher_net, WQ, AQ>;
+
+/// Calls f(student*) (a null pointer of the student type) for the compiled preset (quantizer,
+/// bits); returns false when there is none. For code that loads a committed student by its
+/// checkpoint's meta (sqakd_int_eval, the committed-students test).
+template <class F>
+bool with_student_type(const std::string& quantizer, int bits, F&& f) {
+    bool found = false;
+    for_each_preset([&](auto, auto p) {
+        using P = decltype(p);
+        if (found || quantizer != p.name() || bits != P::bits) return;
+        found = true;
+        f(static_cast<student_net<typename P::weight, typename P::act>*>(nullptr));
+    });
+    return found;
+}
+
+/// The sub-folders of `dir` that hold a final.sqakd (finished student runs), sorted.
+inline std::vector<std::string> finished_runs(const std::string& dir) {
+    std::vector<std::string> out;
+    if (DIR* d = ::opendir(dir.c_str())) {
+        while (dirent* e = ::readdir(d)) {
+            const std::string n = e->d_name;
+            if (n != "." && n != ".." && sqakd::io::file_exists(dir + "/" + n + "/final.sqakd")) out.push_back(n);
+        }
+        ::closedir(d);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
 
 /// Runs one student job with the quantizers WQ, AQ (bits from s.bits must match). Defined in
 /// student_recipe_impl.hpp; the compiled presets are instantiated in student_presets*.cpp.

@@ -7,7 +7,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <dirent.h>
 #include <fstream>
 #include <string>
 #include <type_traits>
@@ -29,32 +28,6 @@ const std::string results = std::string(SQAKD_SOURCE_DIR) + "/benchmarks/results
 
 data::loader_options test_opts() { return data::loader_options::evaluation(500, data::fashion_mnist_stats()); }
 
-/// Calls f(student*) (a null pointer of the student type) for the compiled preset (quantizer,
-/// bits) of the student recipe (examples/student_recipe.hpp); returns false when there is none.
-template <class F>
-bool with_preset(const std::string& q, int bits, F&& f) {
-    bool found = false;
-    sqakd_examples::for_each_preset([&](auto, auto p) {
-        using P = decltype(p);
-        if (found || q != p.name() || bits != P::bits) return;
-        found = true;
-        f(static_cast<sqakd_examples::student_net<typename P::weight, typename P::act>*>(nullptr));
-    });
-    return found;
-}
-
-std::vector<std::string> run_dirs() {
-    std::vector<std::string> out;
-    if (DIR* d = ::opendir(results.c_str())) {
-        while (dirent* e = ::readdir(d)) {
-            const std::string n = e->d_name;
-            if (n != "." && n != ".." && io::file_exists(results + "/" + n + "/final.sqakd")) out.push_back(n);
-        }
-        ::closedir(d);
-    }
-    std::sort(out.begin(), out.end());
-    return out;
-}
 }  // namespace
 
 TEST_CASE("committed SQAKD students: evaluated here they give their recorded top-1") {
@@ -63,7 +36,7 @@ TEST_CASE("committed SQAKD students: evaluated here they give their recorded top
     REQUIRE(test_ds.size() == 10000);
     data::loader te(test_ds, test_opts());
     std::size_t checked = 0;
-    for (const auto& name : run_dirs()) {
+    for (const auto& name : sqakd_examples::finished_runs(results)) {
         const std::string ck = results + "/" + name + "/final.sqakd";
         INFO("checkpoint " << ck);
         const auto meta = io::read_checkpoint(ck);
@@ -73,7 +46,7 @@ TEST_CASE("committed SQAKD students: evaluated here they give their recorded top
         CHECK(meta.get("command").find("--method sqakd") != std::string::npos);
         for (int k = 1; k <= 6; ++k) CHECK(meta.has("weights_checksum_epoch_" + std::to_string(k)));
         const int bits = std::stoi(meta.get("w_bits"));
-        const bool known = with_preset(meta.get("quantizer"), bits, [&](auto net) {
+        const bool known = sqakd_examples::with_student_type(meta.get("quantizer"), bits, [&](auto net) {
             using student_t = std::remove_pointer_t<decltype(net)>;
             auto s = std::make_unique<student_t>();
             io::load_checkpoint(ck, *s);
