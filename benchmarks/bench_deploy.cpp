@@ -164,7 +164,7 @@ void bm_onednn_conv(benchmark::State& st, layer_shape L) {
 
 void register_all() {
     const std::pair<int, int> pairs[] = {{1, 1}, {2, 2}, {4, 4}, {4, 8}, {8, 8}};
-    for (const deploy::isa t : {deploy::isa::generic, deploy::isa::sse41, deploy::isa::avx2, deploy::isa::avx512})
+    for (const deploy::isa t : {deploy::isa::generic, deploy::isa::sse41, deploy::isa::avx2, deploy::isa::avx512, deploy::isa::amx})
         for (const auto& p : pairs)
             for (const auto& L : layers) {
                 const std::string name = std::string("BM_conv/") + deploy::isa_name(t) + "/W" + std::to_string(p.first) +

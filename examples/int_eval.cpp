@@ -28,12 +28,13 @@ int main(int argc, char** argv) {
     app.add_option("--out", out, "write the records (JSON list) here, atomically");
     app.add_option("--test-subset", test_subset, "use only the first N test images");
     app.add_option("--threads", threads, "threads of the student's evaluation");
-    app.add_option("--isa", isa_s, "kernel tier")->check(CLI::IsMember({"best", "generic", "sse4.1", "avx2", "avx512"}));
+    app.add_option("--isa", isa_s, "kernel tier")->check(CLI::IsMember({"best", "generic", "sse4.1", "avx2", "avx512", "amx"}));
     CLI11_PARSE(app, argc, argv);
     const deploy::isa tier = isa_s == "generic" ? deploy::isa::generic
                              : isa_s == "sse4.1" ? deploy::isa::sse41
                              : isa_s == "avx2"   ? deploy::isa::avx2
                              : isa_s == "avx512" ? deploy::isa::avx512
+                             : isa_s == "amx"    ? deploy::isa::amx
                                                  : deploy::isa::best;
     try {
         set_num_threads(threads);

@@ -17,6 +17,7 @@
 #include "sqakd/deploy/kernels/binary_layout.hpp"
 #include "sqakd/deploy/kernels/generic/gemm_packed.hpp"
 #include "sqakd/deploy/kernels/reference/gemm.hpp"
+#include "sqakd/deploy/kernels/x86/amx/gemm.hpp"
 #include "sqakd/deploy/kernels/x86/avx2/binary_gemm.hpp"
 #include "sqakd/deploy/kernels/x86/avx2/gemm.hpp"
 #include "sqakd/deploy/kernels/x86/avx512vnni/gemm.hpp"
@@ -31,15 +32,19 @@ struct tier {
     std::string name;
     bool available;
     std::function<void(const gemm_args&)> run;
+    bool int32_quads = false;  ///< packs as kind_for(.., true) (8-bit weights as biased bytes)
+    std::size_t k_align = 0;   ///< packed_shape::k_align of the tier
 };
 
 std::vector<tier> tiers() {
-    std::vector<tier> t{{"generic", true, [](const gemm_args& g) { generic::gemm(g); }}};
+    std::vector<tier> t{{"generic", true, [](const gemm_args& g) { generic::gemm(g); }},
+                        {"generic (int32-quad packing)", true, [](const gemm_args& g) { generic::gemm(g); }, true}};
 #ifdef SQAKD_DEPLOY_X86
     const auto& f = x86::cpu();
     t.push_back({"sse4.1", f.sse41, [](const gemm_args& g) { sse41::gemm(g); }});
     t.push_back({"avx2", f.avx2, [](const gemm_args& g) { avx2::gemm(g); }});
-    t.push_back({"avx512vnni", f.avx512vnni, [](const gemm_args& g) { avx512vnni::gemm(g); }});
+    t.push_back({"avx512vnni", f.avx512vnni, [](const gemm_args& g) { avx512vnni::gemm(g); }, true});
+    t.push_back({"amx", f.amx_int8, [](const gemm_args& g) { amx::gemm(g); }, true, amx::k_align});
 #endif
     return t;
 }
@@ -49,7 +54,9 @@ std::vector<std::int32_t> run_packed(const tier& t, int wbits, int abits, std::s
                                      const std::vector<std::uint8_t>& a, const std::vector<std::uint8_t>& w,
                                      weight_form form) {
     packed_shape s;
-    s.kind = kind_for(wbits, abits);
+    s.kind = kind_for(wbits, abits, t.int32_quads);
+    s.bias = weight_bias(s.kind, wbits);
+    s.k_align = t.k_align;
     s.n = n;
     s.k = k;
     const std::size_t lda = s.k_padded() + 3;  // rows padded with zeros, plus slack the kernel must not read as K
@@ -103,9 +110,20 @@ TEST_CASE("kernel choice: vpmaddubsw only where the pair bound proves no int16 s
     CHECK(kind_for(4, 8) == operand_kind::bytes);  // 2 * 255 * 15 = 7650
     CHECK(kind_for(4, 4) == operand_kind::bytes);
     CHECK(kind_for(1, 1) == operand_kind::bytes);
+    // vpdpbusd / tdpbusd sum byte quads in int32: bytes for every pair, 8-bit codes biased by 128
+    CHECK(kind_for(8, 8, true) == operand_kind::bytes);
+    CHECK(kind_for(7, 8, true) == operand_kind::bytes);
+    CHECK(weight_bias(operand_kind::bytes, 8) == 128);
+    CHECK(weight_bias(operand_kind::bytes, 7) == 0);
+    CHECK(weight_bias(operand_kind::words, 8) == 0);
     packed_shape s{operand_kind::bytes, 3, 5};
     std::vector<std::uint8_t> w(15, 255), out(s.bytes());
-    CHECK(pack_weights(8, s, w.data(), 5, out.data()) == status::bad_bit_width);
+    CHECK(pack_weights(8, s, w.data(), 5, out.data()) == status::bad_bit_width);  // 8-bit bytes need bias 128
+    packed_shape sb{operand_kind::bytes, 3, 5, 128};
+    REQUIRE(pack_weights(8, sb, w.data(), 5, out.data()) == status::ok);
+    CHECK(static_cast<std::int8_t>(out[0]) == 127);  // 255 - 128
+    CHECK(static_cast<std::int8_t>(out[65]) == -128);  // k = 5 is padding: code 0 - 128, times a zero activation
+    CHECK(pack_weights(7, sb, w.data(), 5, out.data()) == status::bad_bit_width);
     CHECK(pack_weights(4, s, w.data(), 5, out.data()) == status::code_out_of_range);
     CHECK(pack_weights(4, s, w.data(), 4, out.data()) == status::bad_shape);  // ldw < k
     CHECK(s.k_padded() == 8);
@@ -113,9 +131,25 @@ TEST_CASE("kernel choice: vpmaddubsw only where the pair bound proves no int16 s
     CHECK(s.bytes() == 16 * 8);
 }
 
+TEST_CASE("code_sum (SWAR, 16-bit lanes folded every 1024 codes) equals the plain sum") {
+    std::mt19937 g(5);
+    std::vector<std::uint8_t> a(5003);
+    for (const bool extreme : {false, true}) {
+        for (auto& v : a) v = extreme ? 255 : static_cast<std::uint8_t>(g());
+        for (std::size_t n = 0; n + 3 <= a.size(); n += n < 40 ? 1 : 97) {
+            const std::uint8_t* p = a.data() + n % 3;  // unaligned starts too
+            std::int64_t expect = 0;
+            for (std::size_t i = 0; i < n; ++i) expect += p[i];
+            INFO("n " << n << (extreme ? " all 255" : " random"));
+            CHECK(code_sum(p, n) == expect);
+        }
+    }
+}
+
 TEST_CASE("packed GEMM kernels are bit-exact with the reference: random shapes, every pair, both forms") {
     std::mt19937 g(2024);
-    const std::size_t ms[] = {1, 3, 4, 5, 9, 17}, ns[] = {1, 15, 16, 17, 33}, ks[] = {1, 3, 4, 5, 9, 64, 145, 577};
+    // m up to 50: whole 16-row tiles (1 and 2 at a time) plus a tail for the AMX tier
+    const std::size_t ms[] = {1, 3, 4, 5, 9, 17, 32, 50}, ns[] = {1, 15, 16, 17, 33, 64}, ks[] = {1, 3, 4, 5, 9, 64, 145, 577};
     for (const auto& t : tiers()) {
         if (!t.available) {
             MESSAGE("skipped: this CPU has no " << t.name);
@@ -127,7 +161,7 @@ TEST_CASE("packed GEMM kernels are bit-exact with the reference: random shapes, 
                 const int wb = p[0], ab = p[1];
                 const weight_form form = lsq ? weight_form::signed_biased(wb) : weight_form::odd_symmetric(wb);
                 for (std::size_t trial = 0; trial < 6; ++trial) {
-                    const std::size_t m = ms[g() % 6], n = ns[g() % 5], k = ks[(trial + g()) % 8];
+                    const std::size_t m = ms[g() % 8], n = ns[g() % 6], k = ks[(trial + g()) % 8];
                     INFO(t.name << " W" << wb << "A" << ab << std::string(lsq ? " lsq" : " interval") << " m " << m
                                 << " n " << n << " k " << k);
                     const auto a = deploy_test::random_codes(g, ab, m * k), w = deploy_test::random_codes(g, wb, n * k);
@@ -147,7 +181,7 @@ TEST_CASE("packed GEMM kernels: extreme codes, K at the int32 bound") {
             const weight_form form = weight_form::odd_symmetric(wb);
             std::size_t k = max_reduction(wb, ab, form);
             if (k > 300000) k = 300000;  // lower bit widths: far beyond any layer, memory stays small
-            const std::size_t m = 5, n = 17;
+            const std::size_t m = 37, n = 17;  // two whole 16-row tiles and a tail
             INFO(t.name << " W" << wb << "A" << ab << " k " << k);
             const std::vector<std::uint8_t> a(m * k, static_cast<std::uint8_t>((1 << ab) - 1));
             for (const int wcode : {(1 << wb) - 1, 0}) {

@@ -62,7 +62,7 @@ void check_student(const std::string& run) {
     std::vector<float> ref(images.shape()[0] * 10), got(ref.size());
     const auto gen = deploy::compile(*s, {1, 28, 28}, deploy::isa::generic);
     REQUIRE(gen.run(images.data(), images.shape()[0], ref.data(), ws) == deploy::status::ok);
-    for (const deploy::isa t : {deploy::isa::sse41, deploy::isa::avx2, deploy::isa::avx512}) {
+    for (const deploy::isa t : {deploy::isa::sse41, deploy::isa::avx2, deploy::isa::avx512, deploy::isa::amx}) {
         if (!deploy::isa_available(t, WQ::bits == 1 && AQ::bits == 1)) continue;
         const auto net_t = deploy::compile(*s, {1, 28, 28}, t);
         REQUIRE(net_t.run(images.data(), images.shape()[0], got.data(), ws) == deploy::status::ok);

@@ -26,6 +26,7 @@
 #include "sqakd/deploy/kernels/binary_layout.hpp"
 #include "sqakd/deploy/kernels/generic/gemm_packed.hpp"
 #include "sqakd/deploy/kernels/packed_layout.hpp"
+#include "sqakd/deploy/kernels/x86/amx/gemm.hpp"
 #include "sqakd/deploy/kernels/x86/avx2/binary_gemm.hpp"
 #include "sqakd/deploy/kernels/x86/avx2/gemm.hpp"
 #include "sqakd/deploy/kernels/x86/avx512vnni/gemm.hpp"
@@ -36,8 +37,9 @@
 
 namespace sqakd::deploy {
 
-/// Kernel tiers. `best` picks the fastest one this CPU runs.
-enum class isa { generic, sse41, avx2, avx512, best };
+/// Kernel tiers. `best` picks the fastest one this CPU runs. amx: AMX-INT8 tiles for the
+/// multi-bit GEMM (W1A1 runs the AVX-512 VPOPCNTDQ kernel on that tier).
+enum class isa { generic, sse41, avx2, avx512, amx, best };
 
 constexpr const char* isa_name(isa t) noexcept {
     switch (t) {
@@ -45,6 +47,7 @@ constexpr const char* isa_name(isa t) noexcept {
         case isa::sse41: return "sse4.1";
         case isa::avx2: return "avx2";
         case isa::avx512: return "avx512";
+        case isa::amx: return "amx";
         case isa::best: return "best";
     }
     return "?";
@@ -59,6 +62,7 @@ inline bool isa_available(isa t, bool binary = false) noexcept {
         case isa::sse41: return f.sse41 && !binary;  // W1A1 has no SSE tier: it falls back to generic
         case isa::avx2: return f.avx2;
         case isa::avx512: return binary ? f.avx512vpopcntdq : f.avx512vnni;
+        case isa::amx: return binary ? f.avx512vpopcntdq && f.amx_int8 : f.amx_int8;
         case isa::best: return true;
     }
     return false;
@@ -69,15 +73,15 @@ inline bool isa_available(isa t, bool binary = false) noexcept {
 
 /// The tier `best` resolves to on this CPU.
 inline isa best_isa(bool binary = false) noexcept {
-    for (isa t : {isa::avx512, isa::avx2, isa::sse41})
+    for (isa t : {isa::amx, isa::avx512, isa::avx2, isa::sse41})
         if (isa_available(t, binary)) return t;
     return isa::generic;
 }
 
 class int_conv {
 public:
-    /// Output pixels per im2col block: 64 rows of at most 4608 codes stay in L2.
-    static constexpr std::size_t row_block = 64;
+    /// Output pixels per im2col block: 128 rows of at most 4608 codes (590 KB) stay in L2.
+    static constexpr std::size_t row_block = 128;
 
     /// Packs the weights (codes [out][kh][kw][in/groups], < 2^wbits) for tier t. g's channels,
     /// kernel, stride, padding and groups are the layer's; its batch, height and width only have
@@ -90,6 +94,7 @@ public:
         const bool binary = wbits == 1 && abits == 1;
         if (t == isa::best) t = best_isa(binary);
         if (!isa_available(t, binary)) return status::unsupported;
+        if (binary && t == isa::amx) t = isa::avx512;  // no tile kernel for AND + popcount
         int_conv c;
         c.m_geo = g;
         c.m_wbits = wbits;
@@ -109,7 +114,11 @@ public:
                     st != status::ok)
                     return st;
         } else {
-            c.m_shape = kernels::packed_shape{kernels::kind_for(wbits, abits), cog, K};
+            // AVX-512 VNNI's vpdpbusd and AMX's tdpbusd sum byte quads in int32: every pair
+            // runs as bytes there; AMX reads whole 64-byte tiles of the reduction
+            const auto kind = kernels::kind_for(wbits, abits, t == isa::avx512 || t == isa::amx);
+            const std::size_t align = t == isa::amx ? kernels::amx::k_align : 0;
+            c.m_shape = kernels::packed_shape{kind, cog, K, kernels::weight_bias(kind, wbits), align};
             const std::size_t words = (c.m_shape.bytes() + 1) / 2;  // int16 storage keeps the words aligned
             c.m_packed.resize(words * g.groups);
             c.m_group_stride = words;
@@ -155,24 +164,58 @@ public:
     }
 
 private:
-    /// Calls f(k0, src, count) for each kernel position of output pixel `row` (group gi): the
-    /// count = in/groups codes at reduction offset k0 come from src, or are padding (src null,
-    /// code 0).
-    template <class F>
-    static void for_each_segment(const conv_geometry& g, std::size_t gi, std::size_t row, const std::uint8_t* x,
-                                 F&& f) noexcept {
-        const std::size_t oh = g.out_h(), ow = g.out_w(), cig = g.in_per_group();
-        const std::size_t n = row / (oh * ow), oy = row / ow % oh, ox = row % ow;
-        std::size_t k0 = 0;
-        for (std::size_t ky = 0; ky < g.kernel_h; ++ky) {
-            const std::size_t iy = oy * g.stride_h + ky;  // minus pad_h, checked without going negative
-            for (std::size_t kx = 0; kx < g.kernel_w; ++kx, k0 += cig) {
-                const std::size_t ix = ox * g.stride_w + kx;
-                if (iy < g.pad_h || iy - g.pad_h >= g.height || ix < g.pad_w || ix - g.pad_w >= g.width)
-                    f(k0, static_cast<const std::uint8_t*>(nullptr), cig);
-                else
-                    f(k0, x + ((n * g.height + (iy - g.pad_h)) * g.width + (ix - g.pad_w)) * g.in_channels + gi * cig,
-                      cig);
+    /// dst[0..n) = src[0..n) (src null: zeros) in fixed-size pieces the compiler inlines: the
+    /// segments here are 1 to a few hundred bytes, too short for a call to memcpy to pay.
+    static void copy_small(std::uint8_t* dst, const std::uint8_t* src, std::size_t n) noexcept {
+        if (!src) {
+            for (; n >= 32; n -= 32, dst += 32) std::memset(dst, 0, 32);
+            for (; n >= 8; n -= 8, dst += 8) std::memset(dst, 0, 8);
+            for (; n; --n) *dst++ = 0;
+            return;
+        }
+        for (; n >= 32; n -= 32, dst += 32, src += 32) std::memcpy(dst, src, 32);
+        for (; n >= 8; n -= 8, dst += 8, src += 8) std::memcpy(dst, src, 8);
+        for (; n; --n) *dst++ = *src++;
+    }
+
+    /// The output pixel (image, row, column) of GEMM row r, advanced one row at a time (one
+    /// division per block instead of three per row).
+    struct pixel {
+        std::size_t oh, ow, n, oy, ox;
+        pixel(const conv_geometry& g, std::size_t r) noexcept
+            : oh(g.out_h()), ow(g.out_w()), n(r / (oh * ow)), oy(r / ow % oh), ox(r % ow) {}
+        void next() noexcept {
+            if (++ox == ow) {
+                ox = 0;
+                if (++oy == oh) oy = 0, ++n;
+            }
+        }
+    };
+
+    /// Writes output pixel p's receptive field (group gi) to dst as K codes in [kh][kw][in/g]
+    /// order, padding as code 0. Ungrouped, a kernel row inside the image is kernel_w * in
+    /// contiguous NHWC codes: one copy.
+    static void gather_row(const conv_geometry& g, std::size_t gi, const pixel& p, const std::uint8_t* x,
+                           std::uint8_t* dst) noexcept {
+        const std::size_t cig = g.in_per_group(), span = g.kernel_w * cig;
+        const std::size_t iy0 = p.oy * g.stride_h, ix0 = p.ox * g.stride_w;  // + pad, kept non-negative
+        const bool inside_x = ix0 >= g.pad_w && ix0 - g.pad_w + g.kernel_w <= g.width;
+        for (std::size_t ky = 0; ky < g.kernel_h; ++ky, dst += span) {
+            const std::size_t iy = iy0 + ky;
+            if (iy < g.pad_h || iy - g.pad_h >= g.height) {
+                copy_small(dst, nullptr, span);
+                continue;
+            }
+            const std::uint8_t* src = x + (p.n * g.height + (iy - g.pad_h)) * g.width * g.in_channels + gi * cig;
+            if (inside_x && g.groups == 1) {
+                copy_small(dst, src + (ix0 - g.pad_w) * g.in_channels, span);
+                continue;
+            }
+            for (std::size_t kx = 0; kx < g.kernel_w; ++kx) {
+                const std::size_t ix = ix0 + kx;
+                copy_small(dst + kx * cig,
+                           ix < g.pad_w || ix - g.pad_w >= g.width ? nullptr : src + (ix - g.pad_w) * g.in_channels,
+                           cig);
             }
         }
     }
@@ -189,14 +232,10 @@ private:
             // at a time: (v * 0x0102040810204080) >> 56 moves byte i's low bit to bit i
             std::uint8_t* bytes = reinterpret_cast<std::uint8_t*>(bits + row_block * words);
             const std::size_t kb = words * 64;
-            for (std::size_t i = 0; i < m; ++i) {
+            pixel px(g, r0);
+            for (std::size_t i = 0; i < m; ++i, px.next()) {
                 std::uint8_t* row = bytes;
-                for_each_segment(g, gi, r0 + i, x, [&](std::size_t k0, const std::uint8_t* src, std::size_t count) {
-                    if (src)
-                        std::memcpy(row + k0, src, count);
-                    else
-                        std::memset(row + k0, 0, count);
-                });
+                gather_row(g, gi, px, x, row);
                 std::memset(row + K, 0, kb - K);
                 std::uint64_t* dst = bits + i * words;
                 for (std::size_t j = 0; j < words; ++j) {
@@ -232,15 +271,11 @@ private:
             a = x + r0 * g.in_channels;
             lda = g.in_channels;
         } else {
-            for (std::size_t i = 0; i < m; ++i) {
+            pixel px(g, r0);
+            for (std::size_t i = 0; i < m; ++i, px.next()) {
                 std::uint8_t* dst = cols + i * kp;
-                for_each_segment(g, gi, r0 + i, x, [&](std::size_t k0, const std::uint8_t* src, std::size_t count) {
-                    if (src)
-                        std::memcpy(dst + k0, src, count);
-                    else
-                        std::memset(dst + k0, 0, count);
-                });
-                for (std::size_t k = K; k < kp; ++k) dst[k] = 0;
+                gather_row(g, gi, px, x, dst);
+                copy_small(dst + K, nullptr, kp - K);
             }
         }
         kernels::row_sums(a, m, K, lda, sums);
@@ -260,6 +295,7 @@ private:
     void run_gemm(const kernels::gemm_args& a) const noexcept {
         switch (m_isa) {
 #ifdef SQAKD_DEPLOY_X86
+            case isa::amx: kernels::amx::gemm(a); return;
             case isa::avx512: kernels::avx512vnni::gemm(a); return;
             case isa::avx2: kernels::avx2::gemm(a); return;
             case isa::sse41: kernels::sse41::gemm(a); return;

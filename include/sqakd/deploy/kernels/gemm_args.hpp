@@ -2,6 +2,9 @@
 //
 //   C[r][n] = form.mul * sum_k A[r][k] * W[n][k] - form.offset * a_sum[r]      r < m, n < shape.n
 //
+// computed as mul * sum_k A * (W - bias) - (offset - mul * bias) * a_sum with the packed
+// (biased) weights, the same integer.
+//
 // A: m rows of unsigned activation codes at a + r*lda, each row zero-padded to shape.k_padded()
 // (lda >= k_padded); W: packed by pack_weights; a_sum[r]: the sum of row r's codes (over the real
 // K; the padding is zero anyway), see row_sums(). The int32 accumulators are exact for
@@ -10,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "sqakd/deploy/kernels/packed_layout.hpp"
 #include "sqakd/deploy/weight_form.hpp"
@@ -28,19 +32,36 @@ struct gemm_args {
     std::size_t ldc = 0;
 };
 
+/// The sum of n codes, eight at a time in 64-bit words (SWAR): the even and odd bytes are added
+/// into four 16-bit lanes, at most 2 * 255 per word, so the lanes are folded into the total every
+/// 128 words (128 * 510 = 65280 < 65536).
+inline std::int32_t code_sum(const std::uint8_t* a, std::size_t n) noexcept {
+    constexpr std::uint64_t even = 0x00FF00FF00FF00FFull;
+    const std::size_t words = n / 8;
+    std::uint64_t total = 0;
+    for (std::size_t w = 0; w < words;) {
+        const std::size_t end = words - w < 128 ? words : w + 128;
+        std::uint64_t lanes = 0;
+        for (; w < end; ++w) {
+            std::uint64_t v;
+            std::memcpy(&v, a + w * 8, 8);
+            lanes += (v & even) + ((v >> 8) & even);
+        }
+        total += (lanes & 0xFFFF) + ((lanes >> 16) & 0xFFFF) + ((lanes >> 32) & 0xFFFF) + (lanes >> 48);
+    }
+    for (std::size_t i = words * 8; i < n; ++i) total += a[i];
+    return static_cast<std::int32_t>(total);
+}
+
 /// a_sum[r] = sum of the first k codes of row r.
 inline void row_sums(const std::uint8_t* a, std::size_t m, std::size_t k, std::size_t lda, std::int32_t* out) noexcept {
-    for (std::size_t r = 0; r < m; ++r) {
-        std::int32_t s = 0;
-        for (std::size_t i = 0; i < k; ++i) s += a[r * lda + i];
-        out[r] = s;
-    }
+    for (std::size_t r = 0; r < m; ++r) out[r] = code_sum(a + r * lda, k);
 }
 
 /// Writes one row's panel of 16 accumulators (lanes < count) with the weight-form correction.
 inline void store_panel(const gemm_args& g, std::size_t r, std::size_t n0, const std::int32_t* acc) noexcept {
     const std::size_t count = g.shape.n - n0 < panel_width ? g.shape.n - n0 : panel_width;
-    const std::int32_t corr = g.form.offset * g.a_sum[r];
+    const std::int32_t corr = (g.form.offset - g.form.mul * g.shape.bias) * g.a_sum[r];
     std::int32_t* out = g.c + r * g.ldc + n0;
     for (std::size_t j = 0; j < count; ++j) out[j] = g.form.mul * acc[j] - corr;
 }

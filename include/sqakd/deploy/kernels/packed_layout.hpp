@@ -8,7 +8,14 @@
 //     64770 -> not allowed). vpdpbusd adds its four products into int32 without saturation.
 //   words (k group 2): both operands widened to int16 (pmovzx at packing) and multiplied with
 //     vpmaddwd / vpdpwssd, pairs summed in int32: 2 * 255 * 255 = 130050, exact. Every other
-//     pair, 8 x 8 bits included, goes here: vpmaddubsw is never used where it could saturate.
+//     pair, 8 x 8 bits included, goes here on tiers whose byte instruction is vpmaddubsw: it is
+//     never used where it could saturate.
+//   bytes on int32-quad tiers (AVX-512 VNNI vpdpbusd, AMX tdpbusd): these add each group of
+//     four u8 x s8 products straight into int32 (no int16 intermediate, no saturation), so every
+//     pair up to 8 x 8 bits runs as bytes there. 8-bit weight codes k in [0, 255] do not fit
+//     the signed operand: they are stored biased, as k - 128 in [-128, 127] (shape.bias = 128),
+//     and sum k*a = sum (k - 128)*a + 128 * sum a goes into the correction term (gemm_args.hpp).
+//     |sum (k - 128) a| <= 128 * (2^abits - 1) * K < 2^31 for K <= max_reduction(8, abits).
 //
 // Weights (N output channels x K) are packed once, at model compile time, in panels of 16
 // output channels (one zmm, two ymm or four xmm of int32 accumulators):
@@ -32,9 +39,17 @@ inline constexpr std::size_t panel_width = 16;
 enum class operand_kind { bytes, words };
 
 /// The instruction family for codes of wbits x abits bits (see the header comment).
-constexpr operand_kind kind_for(int wbits, int abits) noexcept {
+/// int32_quads: the tier's byte instruction sums four u8 x s8 products in int32 (vpdpbusd,
+/// tdpbusd) rather than saturating int16 pairs (vpmaddubsw).
+constexpr operand_kind kind_for(int wbits, int abits, bool int32_quads = false) noexcept {
+    if (int32_quads) return operand_kind::bytes;
     const long pair = 2L * ((1L << abits) - 1) * ((1L << wbits) - 1);
     return wbits <= 7 && pair <= 32767 ? operand_kind::bytes : operand_kind::words;
+}
+/// What is subtracted from a weight code before it is stored: 128 for 8-bit codes as bytes
+/// (they only fit the signed operand biased), else 0.
+constexpr std::int32_t weight_bias(operand_kind kind, int wbits) noexcept {
+    return kind == operand_kind::bytes && wbits == 8 ? 128 : 0;
 }
 constexpr std::size_t k_group(operand_kind k) noexcept { return k == operand_kind::bytes ? 4 : 2; }
 constexpr std::size_t element_bytes(operand_kind k) noexcept { return k == operand_kind::bytes ? 1 : 2; }
@@ -43,9 +58,14 @@ constexpr std::size_t element_bytes(operand_kind k) noexcept { return k == opera
 struct packed_shape {
     operand_kind kind = operand_kind::bytes;
     std::size_t n = 0, k = 0;  ///< real output channels and reduction length
+    std::int32_t bias = 0;     ///< stored weight = code - bias (weight_bias)
+    std::size_t k_align = 0;   ///< K is padded to a multiple of this (0: of the k group); AMX: 64
 
     constexpr std::size_t group() const noexcept { return k_group(kind); }
-    constexpr std::size_t k_padded() const noexcept { return (k + group() - 1) / group() * group(); }
+    constexpr std::size_t k_padded() const noexcept {
+        const std::size_t q = k_align > group() ? k_align : group();
+        return (k + q - 1) / q * q;
+    }
     constexpr std::size_t panels() const noexcept { return (n + panel_width - 1) / panel_width; }
     constexpr std::size_t k_groups() const noexcept { return k_padded() / group(); }
     /// Bytes of the packed weights.
@@ -55,12 +75,14 @@ struct packed_shape {
 };
 
 /// Packs W (n rows of k unsigned codes, row r at w + r*ldw) into `out` (shape.bytes() bytes,
-/// aligned as the caller wishes; kernels load unaligned). Codes must be < 2^wbits.
+/// aligned as the caller wishes; kernels load unaligned). Codes must be < 2^wbits; s.bias must
+/// be weight_bias(s.kind, wbits).
 inline status pack_weights(int wbits, const packed_shape& s, const std::uint8_t* w, std::size_t ldw,
                            void* out) noexcept {
     if (!valid_bits(wbits)) return status::bad_bit_width;
     if (s.n == 0 || s.k == 0 || ldw < s.k) return status::bad_shape;
-    if (s.kind == operand_kind::bytes && wbits > 7) return status::bad_bit_width;
+    if (s.bias != weight_bias(s.kind, wbits)) return status::bad_bit_width;
+    if (s.k_align % s.group()) return status::bad_shape;
     const std::size_t G = s.group(), groups = s.k_groups();
     auto* o8 = static_cast<std::uint8_t*>(out);
     auto* o16 = static_cast<std::int16_t*>(out);
@@ -76,7 +98,7 @@ inline status pack_weights(int wbits, const packed_shape& s, const std::uint8_t*
                         if (c >> wbits) return status::code_out_of_range;
                     }
                     if (s.kind == operand_kind::bytes)
-                        o8[at] = static_cast<std::uint8_t>(c);
+                        o8[at] = static_cast<std::uint8_t>(static_cast<std::int8_t>(static_cast<int>(c) - s.bias));
                     else
                         o16[at] = static_cast<std::int16_t>(c);
                 }

@@ -22,7 +22,7 @@ inline void gemm(const gemm_args& g) noexcept {
                 for (std::size_t lane = 0; lane < panel_width; ++lane)
                     for (std::size_t j = 0; j < G; ++j) {
                         const std::size_t at = ((p * groups + kg) * panel_width + lane) * G + j;
-                        const std::int32_t wv = g.shape.kind == operand_kind::bytes ? std::int32_t{w8[at]} : w16[at];
+                        const std::int32_t wv = g.shape.kind == operand_kind::bytes ? std::int32_t{static_cast<std::int8_t>(w8[at])} : w16[at];
                         acc[lane] += wv * a[kg * G + j];
                     }
             store_panel(g, r, p * panel_width, acc);

@@ -8,12 +8,20 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #define SQAKD_DEPLOY_X86 1
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#define SQAKD_DEPLOY_AMX 1
+#endif
 #endif
 
 namespace sqakd::deploy::x86 {
 
 struct cpu_features {
     bool sse41 = false, avx2 = false, avx512bw = false, avx512vnni = false, avx512vpopcntdq = false;
+    /// AMX tiles with int8 dot products, the OS saving them (XCR0 bits 17-18) and this process
+    /// granted their state (Linux arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)).
+    bool amx_int8 = false;
 };
 
 /// CPUID and XGETBV: an ISA counts only when the OS saves its registers.
@@ -35,6 +43,14 @@ inline cpu_features detect() noexcept {
     f.avx512bw = avx512f && ((b >> 30) & 1);
     f.avx512vnni = f.avx512bw && ((c >> 11) & 1);
     f.avx512vpopcntdq = avx512f && ((c >> 14) & 1);
+#ifdef SQAKD_DEPLOY_AMX
+    const bool tiles_saved = (xlo & 0x60000) == 0x60000;
+    const bool amx = ((d >> 24) & 1) && ((d >> 25) & 1);  // AMX-TILE, AMX-INT8
+    if (tiles_saved && amx && f.avx512vnni) {
+        constexpr long arch_req_xcomp_perm = 0x1023, xfeature_xtiledata = 18;
+        f.amx_int8 = syscall(SYS_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) == 0;
+    }
+#endif
 #endif
     return f;
 }
