@@ -3,7 +3,9 @@
 // negative and zero multipliers and grids of 1 to 8 bits; act_grid::code matches the trainer.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <vector>
 
@@ -89,4 +91,52 @@ TEST_CASE("act_grid::code gives the trainer's activation codes (interval, lsq, p
     check(quant::interval_act<2>::type<float>(std::size_t{1}));
     check(quant::lsq_act<4>::type<float>(std::size_t{1}));
     check(quant::pact_act<3>::type<float>(std::size_t{1}));
+}
+
+TEST_CASE("thresholds::code counts the thresholds passed exactly, however uneven they are") {
+    // code() walks from a float estimate fitted to the thresholds' spacing: uneven spacing, runs
+    // of equal thresholds, "always" / "never" entries and descending channels must not change the
+    // count, only the walk's length
+    std::mt19937 g(11);
+    constexpr std::int32_t big = 2147483647;
+    for (const int levels : {17, 64, 256}) {
+        const std::size_t C = 6, n = static_cast<std::size_t>(levels - 1);
+        std::vector<std::int32_t> t(C * n);
+        std::vector<unsigned char> desc(C);
+        for (std::size_t c = 0; c < C; ++c) {
+            desc[c] = c % 2;
+            std::int32_t v = -5000 + static_cast<std::int32_t>(g() % 1000);
+            for (std::size_t j = 0; j < n; ++j) {
+                v += static_cast<std::int32_t>(c == 2 ? (j % 7 ? 0 : g() % 4000) : g() % (c == 4 ? 3 : 400));
+                t[c * n + j] = v;
+            }
+            if (c == 3) t[c * n] = -big, t[c * n + n - 1] = big;  // always / never at the ends
+            if (desc[c]) std::reverse(t.begin() + static_cast<long>(c * n), t.begin() + static_cast<long>(c * n + n));
+        }
+        thresholds th;
+        REQUIRE(thresholds::from_values(C, levels, t, desc, th) == status::ok);
+        for (std::size_t c = 0; c < C; ++c)
+            for (int i = 0; i < 4000; ++i) {
+                const std::int32_t acc = i < 4 ? (i % 2 ? big : -big) : static_cast<std::int32_t>(g() % 400000) - 200000;
+                unsigned expect = 0;
+                for (std::size_t j = 0; j < n; ++j) expect += desc[c] ? acc <= t[c * n + j] : acc >= t[c * n + j];
+                INFO("levels " << levels << " channel " << c << " acc " << acc);
+                REQUIRE(th.code(c, acc) == expect);
+            }
+        // and codes() over many pixels at once (its window + walk path beyond 16 levels)
+        const std::size_t P = 500;
+        std::vector<std::int32_t> accs(P * C);
+        for (auto& a : accs) a = static_cast<std::int32_t>(g() % 400000) - 200000;
+        std::vector<std::uint8_t> got(P * C);
+        th.codes(accs.data(), got.data(), P);
+        std::size_t wrong = 0;
+        for (std::size_t p = 0; p < P; ++p)
+            for (std::size_t c = 0; c < C; ++c) {
+                unsigned expect = 0;
+                const std::int32_t acc = accs[p * C + c];
+                for (std::size_t j = 0; j < n; ++j) expect += desc[c] ? acc <= t[c * n + j] : acc >= t[c * n + j];
+                wrong += got[p * C + c] != expect;
+            }
+        CHECK_MESSAGE(wrong == 0, "levels " << levels);
+    }
 }

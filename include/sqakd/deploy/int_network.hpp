@@ -144,7 +144,7 @@ public:
                         return st;
                     const std::size_t C = s.out.c, pixels = no / C;
                     if (s.to_codes) {
-                        for (std::size_t p = 0; p < pixels; ++p) s.th.codes(ws.acc.data() + p * C, ws.c2.data() + p * C);
+                        s.th.codes(ws.acc.data(), ws.c2.data(), pixels);
                         ws.c.swap(ws.c2);
                     } else {
                         const float* mul = s.m_mul.data();

@@ -24,6 +24,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -103,6 +104,7 @@ public:
                 t.m_t[c * static_cast<std::size_t>(L - 1) + static_cast<std::size_t>(j - 1)] = static_cast<std::int32_t>(T);
             }
         }
+        t.fit_estimates();
         out = std::move(t);
         return status::ok;
     }
@@ -124,63 +126,128 @@ public:
             for (int j = 1; j + 1 < levels; ++j) {
                 const std::int32_t a = t[c * static_cast<std::size_t>(levels - 1) + static_cast<std::size_t>(j - 1)],
                                    b = t[c * static_cast<std::size_t>(levels - 1) + static_cast<std::size_t>(j)];
-                if (descending[c] ? b > a : b < a) return status::bad_shape;  // the binary search needs order
+                if (descending[c] ? b > a : b < a) return status::bad_shape;  // code() needs order
             }
         }
         out.m_channels = channels;
         out.m_levels = levels;
         out.m_t = std::move(t);
         out.m_descending = std::move(descending);
+        out.fit_estimates();
         return status::ok;
     }
     int levels() const noexcept { return m_levels; }
 
-    /// The codes of one pixel's outputs (acc: channels() values, out: channels() codes). Up to
-    /// 16 levels a branch-free count of the thresholds passed (the compiler vectorises it),
-    /// beyond that a binary search per value.
-    void codes(const std::int32_t* acc, std::uint8_t* out) const noexcept {
+    /// The codes of `pixels` pixels' outputs (acc: pixels x channels() values, out: as many
+    /// codes). Up to 16 levels a branch-free count of the thresholds passed, vectorised across
+    /// channels (the thresholds transposed to [level][channel], descending channels negated so
+    /// that every test is sign * acc >= threshold); beyond that code()'s window of three
+    /// thresholds around its estimate, in loops the compiler vectorises (gathers on AVX-512),
+    /// with code()'s walk for the rare channel whose count the window does not hold.
+    void codes(const std::int32_t* acc, std::uint8_t* out, std::size_t pixels = 1) const noexcept {
+        constexpr std::size_t chunk = 64;
         const std::size_t n = static_cast<std::size_t>(m_levels - 1);
-        if (m_levels > 16) {
-            for (std::size_t c = 0; c < m_channels; ++c) out[c] = code(c, acc[c]);
-            return;
-        }
-        for (std::size_t c = 0; c < m_channels; ++c) {
-            const std::int32_t* t = m_t.data() + c * n;
-            const std::int32_t a = acc[c];
-            unsigned k = 0;
-            if (!m_descending[c])
-                for (std::size_t j = 0; j < n; ++j) k += a >= t[j];
-            else
-                for (std::size_t j = 0; j < n; ++j) k += a <= t[j];
-            out[c] = static_cast<std::uint8_t>(k);
-        }
+        const int last = m_levels - 1;
+        std::int32_t sa[chunk] = {}, k[chunk] = {}, lo[chunk] = {}, ok[chunk] = {};
+        std::uint8_t o[chunk] = {};
+        for (std::size_t p = 0; p < pixels; ++p, acc += m_channels, out += m_channels)
+            for (std::size_t c0 = 0; c0 < m_channels; c0 += chunk) {
+                const std::size_t cn = m_channels - c0 < chunk ? m_channels - c0 : chunk;
+                for (std::size_t c = 0; c < cn; ++c) sa[c] = m_sign[c0 + c] * acc[c0 + c];
+                if (m_levels <= 16) {
+                    for (std::size_t c = 0; c < cn; ++c) k[c] = 0;
+                    for (std::size_t j = 0; j < n; ++j) {
+                        const std::int32_t* t = m_tt.data() + j * m_channels + c0;
+                        for (std::size_t c = 0; c < cn; ++c) k[c] += sa[c] >= t[c];
+                    }
+                    for (std::size_t c = 0; c < cn; ++c) ok[c] = 1;
+                } else {
+                    // branch-free: std::min / std::max clamp, and the sentinels around each
+                    // channel's thresholds make st[-1] and st[3] always readable
+                    for (std::size_t c = 0; c < cn; ++c) {
+                        const float f = m_est_a[c0 + c] * static_cast<float>(acc[c0 + c]) + m_est_b[c0 + c] - 1.0f;
+                        lo[c] = static_cast<std::int32_t>(std::min(std::max(f, 0.0f), static_cast<float>(last - 3)));
+                    }
+                    for (std::size_t c = 0; c < cn; ++c) {
+                        const std::int32_t* st = m_ts.data() + (c0 + c) * (n + 2) + 1 + lo[c];
+                        k[c] = lo[c] + (sa[c] >= st[0]) + (sa[c] >= st[1]) + (sa[c] >= st[2]);
+                        ok[c] = (sa[c] >= st[-1]) & (sa[c] < st[3]);
+                    }
+                }
+                // through a full-size buffer: GCC 12 warns about vectorised stores into a short out
+                for (std::size_t c = 0; c < cn; ++c)
+                    o[c] = ok[c] ? static_cast<std::uint8_t>(k[c]) : code(c0 + c, acc[c0 + c]);
+                std::memcpy(out + c0, o, cn);
+            }
     }
 
-    /// The next layer's code for channel c's integer output acc.
+    /// The next layer's code for channel c's integer output acc: the number of thresholds
+    /// passed. The thresholds are monotone, so that number e is the one with threshold e passed
+    /// and threshold e + 1 not (1-based). A float estimate from the channel's threshold spacing
+    /// (fit_estimates) starts the walk, which then steps to that e exactly: the result is the
+    /// exact count whatever the estimate; the estimate only makes the walk short (0 or 1 steps
+    /// when the thresholds are evenly spaced, as an activation grid's are, rather than the 8
+    /// unpredictable branches of a binary search over 255).
     std::uint8_t code(std::size_t c, std::int32_t acc) const noexcept {
-        const std::int32_t* t = m_t.data() + c * static_cast<std::size_t>(m_levels - 1);
-        const std::int32_t a = acc;
-        // thresholds are monotone in j: binary search for the number that are passed
-        int lo = 0, hi = m_levels - 1;
+        const int last = m_levels - 1;
+        const std::int32_t* t = m_t.data() + c * static_cast<std::size_t>(last);
+        const float f = m_est_a[c] * static_cast<float>(acc) + m_est_b[c];
+        int e = f >= static_cast<float>(last) ? last : f > 0 ? static_cast<int>(f) : 0;  // NaN-free: finite inputs
         if (!m_descending[c]) {
-            while (lo < hi) {  // count of j with a >= t[j], t ascending
-                const int mid = (lo + hi + 1) / 2;
-                if (a >= t[mid - 1]) lo = mid; else hi = mid - 1;
-            }
+            while (e < last && acc >= t[e]) ++e;
+            while (e > 0 && acc < t[e - 1]) --e;
         } else {
-            while (lo < hi) {  // count of j with a <= t[j], t descending
-                const int mid = (lo + hi + 1) / 2;
-                if (a <= t[mid - 1]) lo = mid; else hi = mid - 1;
-            }
+            while (e < last && acc <= t[e]) ++e;
+            while (e > 0 && acc > t[e - 1]) --e;
         }
-        return static_cast<std::uint8_t>(lo);
+        return static_cast<std::uint8_t>(e);
     }
 
 private:
+    /// Per channel, count ~ est_a * acc + est_b through the first and last thresholds that are
+    /// not "always" / "never" (+-(2^31 - 1)); 0 (walk from code 0) with fewer than two.
+    void fit_estimates() {
+        const std::size_t n = static_cast<std::size_t>(m_levels - 1);
+        constexpr std::int32_t big = 2147483647;
+        // codes()' layout: [level][channel], descending channels negated (+-big stay in range)
+        m_sign.assign(m_channels, 1);
+        m_tt.assign(m_t.size(), 0);
+        m_ts.assign(m_channels * (n + 2), 0);
+        for (std::size_t c = 0; c < m_channels; ++c) {
+            m_sign[c] = m_descending[c] ? -1 : 1;
+            for (std::size_t j = 0; j < n; ++j) {
+                m_tt[j * m_channels + c] = m_sign[c] * m_t[c * n + j];
+                m_ts[c * (n + 2) + 1 + j] = m_sign[c] * m_t[c * n + j];
+            }
+            // sentinels: every sign * acc is >= the first and < the last (|acc| < 2^31 - 1)
+            m_ts[c * (n + 2)] = std::numeric_limits<std::int32_t>::min();
+            m_ts[c * (n + 2) + n + 1] = std::numeric_limits<std::int32_t>::max();
+        }
+        m_est_a.assign(m_channels, 0.0f);
+        m_est_b.assign(m_channels, 0.0f);
+        for (std::size_t c = 0; c < m_channels; ++c) {
+            const std::int32_t* t = m_t.data() + c * n;
+            std::size_t j1 = n, j2 = n;
+            for (std::size_t j = 0; j < n; ++j)
+                if (t[j] != big && t[j] != -big) {
+                    if (j1 == n) j1 = j;
+                    j2 = j;
+                }
+            if (j1 == n || j2 == j1 || t[j2] == t[j1]) continue;
+            // passing threshold j (0-based) gives count j + 1
+            const double slope = static_cast<double>(j2 - j1) / (static_cast<double>(t[j2]) - static_cast<double>(t[j1]));
+            m_est_a[c] = static_cast<float>(slope);
+            m_est_b[c] = static_cast<float>(static_cast<double>(j1 + 1) - slope * static_cast<double>(t[j1]));
+        }
+    }
+
     std::size_t m_channels = 0;
     int m_levels = 2;
     std::vector<std::int32_t> m_t;             // [channel][level - 1]
     std::vector<unsigned char> m_descending;   // per channel: M < 0
+    std::vector<float> m_est_a, m_est_b;       // per channel: the walk's starting estimate
+    std::vector<std::int32_t> m_tt, m_sign;    // codes(): sign * t transposed to [level][channel]
+    std::vector<std::int32_t> m_ts;            // codes(): per channel INT32_MIN, sign * t, INT32_MAX
 
 };
 
