@@ -34,6 +34,11 @@ TEST_CASE("int_conv equals the reference convolution for every tier, pair and ed
         geometry(2, 14, 14, 16, 32, 3, 2, 1, 1),  // stride 2, batch 2
         geometry(1, 7, 7, 64, 64, 3, 1, 1, 1),    // K = 576
         geometry(1, 28, 28, 16, 16, 3, 1, 1, 1),  // ResNet-20's first stage: 13 row blocks
+        geometry(3, 10, 9, 128, 20, 3, 1, 1, 1),  // AMX direct path: batch 3, two 64-channel chunks
+        geometry(2, 6, 7, 12, 33, 3, 1, 0, 1),    // AMX direct path: no padding, 12 channels, 3 panels
+        geometry(2, 28, 28, 16, 32, 3, 2, 1, 1),  // stride 2 (AMX: two row phases), even padded width
+        geometry(1, 9, 11, 32, 17, 3, 2, 1, 1),   // stride 2, odd sizes (padded width rounded up)
+        geometry(1, 13, 10, 8, 5, 5, 3, 2, 1),    // stride 3, 5x5 kernel
         geometry(1, 9, 9, 32, 24, 1, 1, 0, 1),    // 1x1 direct path (no im2col)
         geometry(1, 8, 8, 16, 16, 1, 2, 0, 1),    // 1x1 stride 2
         geometry(1, 5, 6, 8, 8, 3, 1, 1, 8),      // depthwise-like groups

@@ -16,6 +16,7 @@
 // once, each with its own workspace.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -26,6 +27,7 @@
 #include "sqakd/deploy/kernels/binary_layout.hpp"
 #include "sqakd/deploy/kernels/generic/gemm_packed.hpp"
 #include "sqakd/deploy/kernels/packed_layout.hpp"
+#include "sqakd/deploy/kernels/x86/amx/conv_direct.hpp"
 #include "sqakd/deploy/kernels/x86/amx/gemm.hpp"
 #include "sqakd/deploy/kernels/x86/avx2/binary_gemm.hpp"
 #include "sqakd/deploy/kernels/x86/avx2/gemm.hpp"
@@ -119,6 +121,9 @@ public:
             const auto kind = kernels::kind_for(wbits, abits, t == isa::avx512 || t == isa::amx);
             const std::size_t align = t == isa::amx ? kernels::amx::k_align : 0;
             c.m_shape = kernels::packed_shape{kind, cog, K, kernels::weight_bias(kind, wbits), align};
+#ifdef SQAKD_DEPLOY_AMX
+            c.m_direct = t == isa::amx && kernels::amx::direct_applies(g);  // implicit GEMM, no im2col
+#endif
             const std::size_t words = (c.m_shape.bytes() + 1) / 2;  // int16 storage keeps the words aligned
             c.m_packed.resize(words * g.groups);
             c.m_group_stride = words;
@@ -144,7 +149,11 @@ public:
     std::size_t workspace_bytes() const noexcept {
         // binary: the gathered codes (one byte each, 64 per word) and their packed words
         const std::size_t row = m_binary ? m_bshape.words() * (8 + 64) : m_shape.k_padded();
-        return row_block * (row + sizeof(std::int32_t)) + 64;
+        const std::size_t im2col = row_block * (row + sizeof(std::int32_t)) + 64;
+#ifdef SQAKD_DEPLOY_AMX
+        if (m_direct) return std::max(im2col, kernels::amx::direct_workspace_bytes(m_geo));
+#endif
+        return im2col;
     }
 
     /// x: NHWC codes (batch x height x width x in_channels), y: NHWC int32 (the output size of
@@ -156,6 +165,14 @@ public:
         g.height = height;
         g.width = width;
         if (const status st = g.check(); st != status::ok) return st;
+#ifdef SQAKD_DEPLOY_AMX
+        // the direct path at the made height and width (a larger image than the made one would
+        // need more workspace than workspace_bytes() promised: it takes im2col)
+        if (m_direct && kernels::amx::direct_workspace_bytes(g) <= workspace_bytes()) {
+            kernels::amx::conv_direct(g, m_shape, m_packed.data(), m_form, batch, x, y, workspace);
+            return status::ok;
+        }
+#endif
         const std::size_t rows = batch * g.out_h() * g.out_w();
         for (std::size_t gi = 0; gi < g.groups; ++gi)
             for (std::size_t r0 = 0; r0 < rows; r0 += row_block)
@@ -318,6 +335,7 @@ private:
     weight_form m_form;
     isa m_isa = isa::generic;
     bool m_binary = false;
+    bool m_direct = false;  ///< AMX implicit GEMM (kernels/x86/amx/conv_direct.hpp)
     kernels::packed_shape m_shape;
     kernels::binary_shape m_bshape;
     std::size_t m_group_stride = 0;
