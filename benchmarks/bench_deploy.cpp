@@ -1,6 +1,7 @@
 // Integer deployment benchmarks (issue 4), Google Benchmark:
 //   BM_conv/<isa>/W<w>A<a>/<layer>   one integer convolution of ResNet-20 (batch 1, im2col
-//                                    included), counter GOPS = 2*M*N*K per second
+//                                    included, one thread), counter GOPS = 2*M*N*K per second;
+//                                    <isa> best: the tier deploy::isa::best picks (its label)
 //   BM_resnet20_int/W<w>A<a>/<batch> the whole integer network (deploy::compile of a student
 //                                    with random weights: speed does not depend on them);
 //                                    batch 1 on one thread (latency), batch 64 on --threads
@@ -71,6 +72,7 @@ void bm_conv(benchmark::State& st, deploy::isa tier, int wb, int ab, layer_shape
     const double ops = 2.0 * static_cast<double>(g.out_h() * g.out_w()) * static_cast<double>(g.out_channels) *
                        static_cast<double>(g.reduction());
     st.counters["GOPS"] = benchmark::Counter(ops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+    st.SetLabel(deploy::isa_name(c.tier()));  // what `best` resolved to
 }
 
 template <int W, int A>
@@ -164,7 +166,8 @@ void bm_onednn_conv(benchmark::State& st, layer_shape L) {
 
 void register_all() {
     const std::pair<int, int> pairs[] = {{1, 1}, {2, 2}, {4, 4}, {4, 8}, {8, 8}};
-    for (const deploy::isa t : {deploy::isa::generic, deploy::isa::sse41, deploy::isa::avx2, deploy::isa::avx512, deploy::isa::amx})
+    for (const deploy::isa t : {deploy::isa::generic, deploy::isa::sse41, deploy::isa::avx2, deploy::isa::avx512,
+                                deploy::isa::amx, deploy::isa::best})
         for (const auto& p : pairs)
             for (const auto& L : layers) {
                 const std::string name = std::string("BM_conv/") + deploy::isa_name(t) + "/W" + std::to_string(p.first) +

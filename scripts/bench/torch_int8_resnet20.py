@@ -63,7 +63,7 @@ q.eval()
 # what was quantized: the int8 modules of the converted graph
 qmods = [type(m).__module__ + "." + type(m).__name__ for m in q.modules() if "quantized" in type(m).__module__]
 n_qconv = sum(1 for m in qmods if "Conv" in m)
-n_qlinear = sum(1 for m in qmods if "Linear" in m)
+n_qlinear = sum(1 for m in qmods if m.endswith(".Linear"))
 if n_qconv < 19:
     raise SystemExit("torch_int8_resnet20.py: only %d int8 convolutions after convert_fx (expected 19)" % n_qconv)
 

@@ -3,11 +3,13 @@
 //
 // With the input copied once into a zero-bordered NHWC image of width Wp = W + 2*pad_w, output
 // pixel (oy, ox) computed at "wide" row q = oy * Wp + ox reads, for kernel position (ky, kx), the
-// padded pixel q + ky * Wp + kx: a constant shift. So for each kernel position and each chunk of
-// up to 64 input channels, 16 consecutive wide rows are one A tile loaded straight from the
-// padded image (row stride = the padded channel count Cp, colsb = the chunk), multiplied by the
-// panel's B tile of the same reduction positions, which the packed layout already holds as
-// consecutive 64-byte rows ([ky][kx][ci] order, 4 codes per row per channel). Wide rows with
+// padded pixel q + ky * Wp + kx: a constant shift. A kernel row's kw pixels are contiguous, so
+// its kw * Cp codes are cut into chunks of up to 64 bytes (the widest multiple of 4 dividing
+// kw * Cp: 48 at 16 channels, 48 at 32, 64 at 64), and for each chunk 16 consecutive wide rows
+// are one A tile loaded straight from the padded image (row stride Cp, colsb = the chunk),
+// multiplied by the panel's B tile of the same reduction positions, which the packed layout
+// already holds as consecutive 64-byte rows ([ky][kx][ci] order, 4 codes per row per channel).
+// Wide rows with
 // ox >= out_w (2 * pad_w per image row; 2/30 of them at 28x28) are computed and dropped.
 //
 // Stride s > 1 (equal in both directions): the padded rows are split by row phase (padded row
@@ -93,37 +95,51 @@ struct direct_args {
 };
 
 /// RT row tiles (16 wide rows each, from q0) x PT panels (from p0). Rows at or past wide_rows
-/// and wide columns past ow are not stored.
+/// and wide columns past ow are not stored. The epilogue (mul * acc - correction, masked to the
+/// real channels) is AVX-512, which every AMX CPU has.
 template <int RT, int PT>
-void direct_block(const direct_args& d, std::size_t q0, std::size_t p0) noexcept {
+__attribute__((target("avx512f"))) void direct_block(const direct_args& d, std::size_t q0, std::size_t p0) noexcept {
+    static_assert(RT * PT <= 4 && (RT != 4 || PT == 1), "four C tiles");
     __asm__ volatile("tilezero %%tmm0" ::: "memory");
-    if constexpr (PT == 2) __asm__ volatile("tilezero %%tmm1" ::: "memory");
-    if constexpr (RT == 2) __asm__ volatile("tilezero %%tmm2" ::: "memory");
-    if constexpr (RT == 2 && PT == 2) __asm__ volatile("tilezero %%tmm3" ::: "memory");
+    if constexpr (PT == 2 || RT == 4) __asm__ volatile("tilezero %%tmm1" ::: "memory");
+    if constexpr (RT >= 2) __asm__ volatile("tilezero %%tmm2" ::: "memory");
+    if constexpr ((RT == 2 && PT == 2) || RT == 4) __asm__ volatile("tilezero %%tmm3" ::: "memory");
     const std::size_t sa = d.s * d.cp;  // A row stride
     for (std::size_t ky = 0; ky < d.kh; ++ky) {
         const std::uint8_t* phase = d.img + (ky % d.s) * d.phase_pixels * d.cp;
-        for (std::size_t kx = 0; kx < d.kw; ++kx)
-            for (std::size_t ch = 0; ch < d.chunks; ++ch) {
-                const std::uint8_t* a0 = phase + (d.s * q0 + ky / d.s * d.wpp + kx) * d.cp + ch * d.chunk;
-                // k group of (ky, kx, ch * chunk): ((ky * kw + kx) * cp + ch * chunk) / 4
-                const std::size_t kg = ((ky * d.kw + kx) * d.cp + ch * d.chunk) / 4;
-                const std::uint8_t* b0 = d.w + (p0 * d.groups + kg) * 64;
-                SQAKD_AMX_LOAD("tmm4", a0, sa);
-                SQAKD_AMX_LOAD("tmm6", b0, 64);
-                if constexpr (RT == 2) SQAKD_AMX_LOAD("tmm5", a0 + 16 * sa, sa);
-                if constexpr (PT == 2) SQAKD_AMX_LOAD("tmm7", b0 + d.groups * 64, 64);
-                __asm__ volatile("tdpbusd %%tmm6, %%tmm4, %%tmm0" ::: "memory");
-                if constexpr (PT == 2) __asm__ volatile("tdpbusd %%tmm7, %%tmm4, %%tmm1" ::: "memory");
-                if constexpr (RT == 2) __asm__ volatile("tdpbusd %%tmm6, %%tmm5, %%tmm2" ::: "memory");
-                if constexpr (RT == 2 && PT == 2) __asm__ volatile("tdpbusd %%tmm7, %%tmm5, %%tmm3" ::: "memory");
+        // a kernel row's kw pixels are contiguous in its phase image (and its kw * cp codes are
+        // consecutive k groups of the packed weights): chunks run across kx and channels
+        const std::uint8_t* arow = phase + (d.s * q0 + ky / d.s * d.wpp) * d.cp;
+        for (std::size_t ch = 0; ch < d.chunks; ++ch) {
+            const std::uint8_t* a0 = arow + ch * d.chunk;
+            const std::size_t kg = (ky * d.kw * d.cp + ch * d.chunk) / 4;
+            const std::uint8_t* b0 = d.w + (p0 * d.groups + kg) * 64;
+            SQAKD_AMX_LOAD("tmm4", a0, sa);
+            SQAKD_AMX_LOAD("tmm6", b0, 64);
+            if constexpr (RT >= 2) SQAKD_AMX_LOAD("tmm5", a0 + 16 * sa, sa);
+            if constexpr (PT == 2) SQAKD_AMX_LOAD("tmm7", b0 + d.groups * 64, 64);
+            __asm__ volatile("tdpbusd %%tmm6, %%tmm4, %%tmm0" ::: "memory");
+            if constexpr (PT == 2) __asm__ volatile("tdpbusd %%tmm7, %%tmm4, %%tmm1" ::: "memory");
+            if constexpr (RT >= 2) __asm__ volatile("tdpbusd %%tmm6, %%tmm5, %%tmm2" ::: "memory");
+            if constexpr (RT == 2 && PT == 2) __asm__ volatile("tdpbusd %%tmm7, %%tmm5, %%tmm3" ::: "memory");
+            if constexpr (RT == 4) {  // one panel, four row tiles: C in tmm0-3 as rows 0, 2, 1, 3
+                SQAKD_AMX_LOAD("tmm4", a0 + 32 * sa, sa);
+                SQAKD_AMX_LOAD("tmm5", a0 + 48 * sa, sa);
+                __asm__ volatile("tdpbusd %%tmm6, %%tmm4, %%tmm1" ::: "memory");
+                __asm__ volatile("tdpbusd %%tmm6, %%tmm5, %%tmm3" ::: "memory");
+            }
             }
     }
     alignas(64) std::int32_t out[4][16 * 16];
+    // out[rt * PT + pt]: tmm0 = (0, 0); PT 2: tmm1 = (0, 1), tmm2 = (1, 0), tmm3 = (1, 1);
+    // PT 1: tmm2 = row tile 1, tmm1 = row tile 2, tmm3 = row tile 3
     SQAKD_AMX_STORE("tmm0", out[0], 64);
     if constexpr (PT == 2) SQAKD_AMX_STORE("tmm1", out[1], 64);
-    if constexpr (RT == 2) SQAKD_AMX_STORE("tmm2", out[2], 64);
-    if constexpr (RT == 2 && PT == 2) SQAKD_AMX_STORE("tmm3", out[3], 64);
+    if constexpr (PT == 2 && RT == 2) SQAKD_AMX_STORE("tmm2", out[2], 64);
+    if constexpr (PT == 2 && RT == 2) SQAKD_AMX_STORE("tmm3", out[3], 64);
+    if constexpr (PT == 1 && RT >= 2) SQAKD_AMX_STORE("tmm2", out[1], 64);
+    if constexpr (PT == 1 && RT == 4) SQAKD_AMX_STORE("tmm1", out[2], 64);
+    if constexpr (PT == 1 && RT == 4) SQAKD_AMX_STORE("tmm3", out[3], 64);
     const std::int32_t mul = d.form.mul;
     std::size_t oy = q0 / d.wq, ox = q0 % d.wq;  // one division per block, then counted
     for (int rt = 0; rt < RT; ++rt) {
@@ -136,8 +152,10 @@ void direct_block(const direct_args& d, std::size_t q0, std::size_t p0) noexcept
             for (int pt = 0; pt < PT; ++pt) {
                 const std::size_t n0 = (p0 + static_cast<std::size_t>(pt)) * panel_width;
                 const std::size_t count = d.n - n0 < panel_width ? d.n - n0 : panel_width;
-                const std::int32_t* acc = out[rt * 2 + pt] + i * 16;
-                for (std::size_t j = 0; j < count; ++j) yrow[n0 + j] = mul * acc[j] - corr;
+                const __m512i v = _mm512_sub_epi32(_mm512_mullo_epi32(_mm512_set1_epi32(mul),
+                                                                      _mm512_load_si512(out[rt * PT + pt] + i * 16)),
+                                                   _mm512_set1_epi32(corr));
+                _mm512_mask_storeu_epi32(yrow + n0, static_cast<__mmask16>((1u << count) - 1), v);
             }
         }
     }
@@ -168,8 +186,15 @@ inline void conv_direct(const conv_geometry& g, const packed_shape& shape, const
     d.phase_pixels = pp;
     d.kh = g.kernel_h;
     d.kw = g.kernel_w;
-    d.chunk = C < 64 ? C : 64;
-    d.chunks = C / d.chunk;
+    // the widest chunk (a multiple of 4, at most 64 bytes) that divides a kernel row's codes
+    const std::size_t span = g.kernel_w * C;
+    d.chunk = 4;
+    for (std::size_t c = 64; c > 4; c -= 4)
+        if (span % c == 0) {
+            d.chunk = c;
+            break;
+        }
+    d.chunks = span / d.chunk;
     d.w = static_cast<const std::uint8_t*>(weights);
     d.groups = shape.k_groups();
     d.a_sum = asum;
@@ -221,6 +246,8 @@ inline void conv_direct(const conv_geometry& g, const packed_shape& shape, const
         }
         d.y = y + n * L.oh * L.ow * g.out_channels;
         std::size_t q = 0;
+        if (panels == 1)  // one B tile per kernel position serves four row tiles
+            for (; q + 64 <= L.rows; q += 64) detail::direct_block<4, 1>(d, q, 0);
         for (; q + 32 <= L.rows; q += 32) {
             std::size_t p = 0;
             for (; p + 2 <= panels; p += 2) detail::direct_block<2, 2>(d, q, p);
