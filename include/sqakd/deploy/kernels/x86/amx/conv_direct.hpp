@@ -36,6 +36,7 @@
 
 #include "sqakd/deploy/conv_geometry.hpp"
 #include "sqakd/deploy/kernels/gemm_args.hpp"
+#include "sqakd/deploy/kernels/x86/amx/tiles.hpp"
 
 namespace sqakd::deploy::kernels::amx {
 
@@ -66,18 +67,6 @@ struct direct_layout {
 constexpr std::size_t direct_workspace_bytes(const conv_geometry& g) noexcept { return direct_layout(g).bytes; }
 
 namespace detail {
-
-struct alignas(64) direct_config {
-    std::uint8_t palette = 1, start_row = 0;
-    std::uint8_t reserved[14] = {};
-    std::uint16_t colsb[16] = {};
-    std::uint8_t rows[16] = {};
-};
-
-#define SQAKD_AMX_LOAD(tmm, ptr, stride) \
-    __asm__ volatile("tileloadd (%0,%1,1), %%" tmm ::"r"(ptr), "r"(static_cast<std::int64_t>(stride)) : "memory")
-#define SQAKD_AMX_STORE(tmm, ptr, stride) \
-    __asm__ volatile("tilestored %%" tmm ", (%0,%1,1)" ::"r"(ptr), "r"(static_cast<std::int64_t>(stride)) : "memory")
 
 struct direct_args {
     const std::uint8_t* img;   ///< padded phase images, pixel stride cp, phase_pixels each
@@ -161,9 +150,6 @@ __attribute__((target("avx512f"))) void direct_block(const direct_args& d, std::
     }
 }
 
-#undef SQAKD_AMX_LOAD
-#undef SQAKD_AMX_STORE
-
 }  // namespace detail
 
 /// One convolution of `batch` images x (NHWC codes, g's height and width) into y (NHWC int32),
@@ -204,11 +190,11 @@ inline void conv_direct(const conv_geometry& g, const packed_shape& shape, const
     d.ow = L.ow;
     d.wide_rows = L.wide_rows;
     d.ldc = g.out_channels;
-    detail::direct_config cfg;
+    detail::tile_config cfg;
     for (int t = 0; t < 4; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;  // C
     for (int t = 4; t < 6; ++t) cfg.colsb[t] = static_cast<std::uint16_t>(d.chunk), cfg.rows[t] = 16;  // A
     for (int t = 6; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = static_cast<std::uint8_t>(d.chunk / 4);  // B
-    __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
+    detail::load_config(cfg);
     const std::size_t panels = shape.panels(), img_pixels = L.phase_rows() * L.wpp;
     std::memset(img, 0, s * pp * C);  // borders (and the rows no tile stores) stay zero
     for (std::size_t i = 0; i < s * pp; ++i) psum[i] = 0;
@@ -259,7 +245,7 @@ inline void conv_direct(const conv_geometry& g, const packed_shape& shape, const
             if (p < panels) detail::direct_block<1, 1>(d, q, p);
         }
     }
-    __asm__ volatile("tilerelease" ::: "memory");
+    detail::release();
 }
 
 }  // namespace sqakd::deploy::kernels::amx

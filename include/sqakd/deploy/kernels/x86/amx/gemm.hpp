@@ -27,6 +27,7 @@
 #include <cstdint>
 
 #include "sqakd/deploy/kernels/gemm_args.hpp"
+#include "sqakd/deploy/kernels/x86/amx/tiles.hpp"
 #include "sqakd/deploy/kernels/x86/avx512vnni/gemm.hpp"
 
 namespace sqakd::deploy::kernels::amx {
@@ -36,13 +37,6 @@ inline constexpr std::size_t k_align = 64;
 
 namespace detail {
 
-struct alignas(64) tile_config {
-    std::uint8_t palette = 1, start_row = 0;
-    std::uint8_t reserved[14] = {};
-    std::uint16_t colsb[16] = {};
-    std::uint8_t rows[16] = {};
-};
-
 /// Every tile used (tmm0-tmm7) as 16 rows of 64 bytes.
 inline void configure() noexcept {
     static const tile_config cfg = [] {
@@ -50,14 +44,8 @@ inline void configure() noexcept {
         for (int i = 0; i < 8; ++i) c.colsb[i] = 64, c.rows[i] = 16;
         return c;
     }();
-    __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
+    load_config(cfg);
 }
-inline void release() noexcept { __asm__ volatile("tilerelease" ::: "memory"); }
-
-#define SQAKD_AMX_LOAD(tmm, ptr, stride) \
-    __asm__ volatile("tileloadd (%0,%1,1), %%" tmm ::"r"(ptr), "r"(static_cast<std::int64_t>(stride)) : "memory")
-#define SQAKD_AMX_STORE(tmm, ptr, stride) \
-    __asm__ volatile("tilestored %%" tmm ", (%0,%1,1)" ::"r"(ptr), "r"(static_cast<std::int64_t>(stride)) : "memory")
 
 /// One block of RT row tiles (16 rows each, from row r0) x PT panels (from panel p0).
 template <int RT, int PT>
@@ -93,9 +81,6 @@ void block(const gemm_args& g, std::size_t r0, std::size_t p0) noexcept {
                 store_panel(g, r0 + static_cast<std::size_t>(rt) * 16 + i, (p0 + static_cast<std::size_t>(pt)) * panel_width,
                             out[rt * 2 + pt] + i * 16);
 }
-
-#undef SQAKD_AMX_LOAD
-#undef SQAKD_AMX_STORE
 
 }  // namespace detail
 
