@@ -209,19 +209,21 @@ private:
     void fit_estimates() {
         const std::size_t n = static_cast<std::size_t>(m_levels - 1);
         constexpr std::int32_t big = 2147483647;
-        // codes()' layout: [level][channel], descending channels negated (+-big stay in range)
+        // codes()' layout, descending channels negated (+-big stay in range): up to 16 levels
+        // transposed to [level][channel] (m_tt), beyond that per channel between sentinels (m_ts);
+        // only the one codes() reads is kept
+        const bool counted = m_levels <= 16;
         m_sign.assign(m_channels, 1);
-        m_tt.assign(m_t.size(), 0);
-        m_ts.assign(m_channels * (n + 2), 0);
+        m_tt.assign(counted ? m_t.size() : 0, 0);
+        m_ts.assign(counted ? 0 : m_channels * (n + 2), 0);
         for (std::size_t c = 0; c < m_channels; ++c) {
             m_sign[c] = m_descending[c] ? -1 : 1;
-            for (std::size_t j = 0; j < n; ++j) {
-                m_tt[j * m_channels + c] = m_sign[c] * m_t[c * n + j];
-                m_ts[c * (n + 2) + 1 + j] = m_sign[c] * m_t[c * n + j];
+            for (std::size_t j = 0; j < n; ++j)
+                (counted ? m_tt[j * m_channels + c] : m_ts[c * (n + 2) + 1 + j]) = m_sign[c] * m_t[c * n + j];
+            if (!counted) {  // sentinels: every sign * acc is >= the first and < the last (|acc| < 2^31 - 1)
+                m_ts[c * (n + 2)] = std::numeric_limits<std::int32_t>::min();
+                m_ts[c * (n + 2) + n + 1] = std::numeric_limits<std::int32_t>::max();
             }
-            // sentinels: every sign * acc is >= the first and < the last (|acc| < 2^31 - 1)
-            m_ts[c * (n + 2)] = std::numeric_limits<std::int32_t>::min();
-            m_ts[c * (n + 2) + n + 1] = std::numeric_limits<std::int32_t>::max();
         }
         m_est_a.assign(m_channels, 0.0f);
         m_est_b.assign(m_channels, 0.0f);
